@@ -1,0 +1,117 @@
+"""D4RL HDF5 files read with h5py (neither d4rl nor mujoco-py is needed)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from sdw.data.dataset import DatasetMetadata, OfflineDataset
+from sdw.data.errors import DatasetError
+from sdw.data.scores import D4RL_REFERENCE_SCORES
+from sdw.data.validate import validate_arrays
+
+REQUIRED_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+D4RL_ENVS = {"hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4"}
+"""D4RL-v2 locomotion data evaluates on the gymnasium v4 envs (Walker2d-v5 changed friction)."""
+
+
+def d4rl_dataset_dir() -> Path:
+    """Where d4rl itself stores downloads: `$D4RL_DATASET_DIR`, else `~/.d4rl/datasets`."""
+    return Path(os.environ.get("D4RL_DATASET_DIR", "~/.d4rl/datasets")).expanduser()
+
+
+def d4rl_file_name(name: str) -> str:
+    """D4RL's own file name for a dataset name: `hopper-medium-replay-v2` -> `hopper_medium_replay-v2.hdf5`."""
+    env, rest = name.split("-", 1)
+    level, version = rest.rsplit("-", 1)
+    return f"{env}_{level.replace('-', '_')}-{version}.hdf5"
+
+
+def env_of(name: str) -> str:
+    """The gymnasium env a D4RL locomotion dataset is evaluated on."""
+    prefix = name.split("-", 1)[0]
+    if prefix not in D4RL_ENVS:
+        raise DatasetError(
+            f"D4RL dataset name {name!r} does not start with one of {sorted(D4RL_ENVS)}; "
+            "pass env_id explicitly for other datasets."
+        )
+    return D4RL_ENVS[prefix]
+
+
+@dataclass(frozen=True)
+class D4RLSource:
+    """A D4RL-layout HDF5 file, by explicit `path` or by D4RL `name` in the d4rl directory."""
+
+    name: str | None = None
+    path: str | None = None
+    env_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is None and self.name is None:
+            raise DatasetError("a D4RL source needs a dataset name (e.g. hopper-medium-v2) or a path.")
+
+    @property
+    def dataset_name(self) -> str:
+        return self.name or Path(self.path).stem.replace("_", "-")
+
+    def location(self) -> Path:
+        if self.path is not None:
+            return Path(self.path).expanduser()
+        return d4rl_dataset_dir() / d4rl_file_name(self.name)
+
+    def is_present(self) -> bool:
+        return self.location().exists()
+
+    def load(self) -> OfflineDataset:
+        path = self.location()
+        if not path.exists():
+            if self.path is not None:
+                raise DatasetError(f"D4RL file not found: {path} (dataset {self.dataset_name!r}).")
+            raise DatasetError(
+                f"D4RL dataset {self.name!r} not found: expected the file {path} "
+                f"(D4RL file name {d4rl_file_name(self.name)!r} in $D4RL_DATASET_DIR or "
+                "~/.d4rl/datasets). Download it where the network allows and copy it there, "
+                "or set `path:`."
+            )
+        env_id = self.env_id or env_of(self.dataset_name)
+        arrays = _read_hdf5(path)
+        validate_arrays(arrays, origin=str(path), env_id=env_id)
+        env_prefix = self.dataset_name.split("-", 1)[0]
+        scores = D4RL_REFERENCE_SCORES.get(env_prefix)
+        metadata = DatasetMetadata(
+            name=self.dataset_name, source="d4rl", env_id=env_id, reference_scores=scores,
+            missing_scores_reason="" if scores else f"no D4RL reference scores for env {env_prefix!r}",
+            extra={"path": str(path)},
+        )
+        return OfflineDataset(metadata=metadata, **arrays)
+
+
+def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in REQUIRED_KEYS if k not in f]
+            if missing:
+                raise DatasetError(
+                    f"{path} is missing the key(s) {missing}; a D4RL-v2 file holds "
+                    f"{list(REQUIRED_KEYS)} (found {sorted(f.keys())})."
+                )
+            arrays = {k: f[k][()] for k in REQUIRED_KEYS}
+    except DatasetError:
+        raise
+    except (OSError, KeyError, ValueError) as e:
+        raise DatasetError(
+            f"{path} is not a readable HDF5 file ({e}); it is probably truncated or corrupt: "
+            "delete it and download it again."
+        ) from e
+    return {
+        "observations": arrays["observations"].astype(np.float32, copy=False),
+        "actions": arrays["actions"].astype(np.float32, copy=False),
+        "rewards": arrays["rewards"].astype(np.float32, copy=False).reshape(-1),
+        "next_observations": arrays["next_observations"].astype(np.float32, copy=False),
+        "terminals": arrays["terminals"].astype(bool).reshape(-1),
+        "timeouts": arrays["timeouts"].astype(bool).reshape(-1),
+    }

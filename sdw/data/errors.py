@@ -1,0 +1,5 @@
+"""The one exception type of the data layer: its message says what is wrong and how to fix it."""
+
+
+class DatasetError(Exception):
+    """A dataset could not be found, read or validated."""

@@ -1,0 +1,63 @@
+"""Checks every source runs on raw arrays before an `OfflineDataset` is built."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from sdw.data.errors import DatasetError
+
+
+@lru_cache(maxsize=None)
+def env_spaces(env_id: str) -> tuple[int, int]:
+    """(observation size, action size) of a gymnasium env, read once per process."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id)
+    except Exception as e:
+        raise DatasetError(f"evaluation env {env_id!r} cannot be created: {e}") from e
+    try:
+        return int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
+    finally:
+        env.close()
+
+
+def validate_arrays(arrays: dict[str, np.ndarray], origin: str, env_id: str | None) -> None:
+    """Raise `DatasetError` naming `origin`, the key and the fix on the first problem found."""
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise DatasetError(
+            f"{origin}: arrays have different lengths {lengths}; every key must have one row per "
+            "transition. The file is inconsistent: regenerate or re-download it."
+        )
+    if lengths["observations"] == 0:
+        raise DatasetError(f"{origin}: the dataset holds no transitions.")
+    for key in ("observations", "next_observations", "actions"):
+        if arrays[key].ndim != 2:
+            raise DatasetError(f"{origin}: {key} must be 2-D (N, dim), got shape {arrays[key].shape}.")
+    for key, arr in arrays.items():
+        if arr.dtype == bool:
+            continue
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            rows = np.flatnonzero(bad.reshape(len(arr), -1).any(axis=1))
+            raise DatasetError(
+                f"{origin}: {key} has {int(bad.sum())} non-finite value(s) in {len(rows)} row(s), "
+                f"the first at row {int(rows[0])}. Clean or drop those transitions before loading."
+            )
+    if env_id is None:
+        return
+    obs_dim, act_dim = env_spaces(env_id)
+    if arrays["observations"].shape[1] != obs_dim:
+        raise DatasetError(
+            f"{origin}: observations have {arrays['observations'].shape[1]} dimensions but the "
+            f"evaluation env {env_id} observes {obs_dim}. Set `env_id` to the env the data was "
+            "collected in."
+        )
+    if arrays["actions"].shape[1] != act_dim:
+        raise DatasetError(
+            f"{origin}: actions have {arrays['actions'].shape[1]} dimensions but the evaluation "
+            f"env {env_id} takes {act_dim}. Set `env_id` to the env the data was collected in."
+        )
