@@ -59,6 +59,12 @@ class MinariSource:
 
         dataset_id = self.dataset_id
         if not self.is_present():
+            if self.source == "local":
+                raise DatasetError(
+                    f"local dataset {dataset_id!r} is not in {self.location()}: build it with "
+                    "`sdw-collect` (docs/datasets.md), or point $MINARI_DATASETS_PATH at the "
+                    "directory that holds it."
+                )
             if not self.download:
                 raise DatasetError(
                     f"Minari dataset {dataset_id!r} is not in {self.location()}. "

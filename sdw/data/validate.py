@@ -7,15 +7,14 @@ from functools import lru_cache
 import numpy as np
 
 from sdw.data.errors import DatasetError
+from sdw.envs import make_env
 
 
 @lru_cache(maxsize=None)
 def env_spaces(env_id: str) -> tuple[int, int]:
     """(observation size, action size) of a gymnasium env, read once per process."""
-    import gymnasium as gym
-
     try:
-        env = gym.make(env_id)
+        env = make_env(env_id)
     except Exception as e:
         raise DatasetError(f"evaluation env {env_id!r} cannot be created: {e}") from e
     try:
