@@ -1,0 +1,99 @@
+"""Weighting schemes: state weights w(s) from log densities, computed in log space."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+from sdw.density.base import DensityError
+
+NORMALISATIONS = ("dataset", "batch", "none")
+COMPOSITIONS = ("multiply", "replace")
+FLOAT32_MAX_LOG = math.log(float(np.finfo(np.float32).max))
+"""Largest log weight a float32 holds (about 88.7): beyond it exp overflows to inf."""
+
+
+@dataclass(frozen=True)
+class WeightingScheme:
+    """w(s) proportional to p(s)^-alpha, optionally clipped, then normalised.
+
+    Steps, all on log w = -alpha log p over the states of D_off:
+    1. clip at the `clip_quantile` quantile of w (a sample value, `inverted_cdf`) and/or at
+       `clip_max_ratio` x the median w (the lower median, also a sample value);
+    2. normalise: `dataset` shifts log w so the mean weight over D_off is exactly 1; `batch`
+       does the same for the table and then renormalises each outer batch to mean 1
+       (w_i = B softmax_i(log w)); `none` keeps p^-alpha literally and refuses weights that
+       overflow float32.
+    `compose` says how the engine combines w with Av-PBC's beta Q*: multiply or replace.
+    """
+
+    name: str = "none"
+    alpha: float = 0.0
+    normalise: str = "dataset"
+    clip_quantile: float | None = None
+    clip_max_ratio: float | None = None
+    compose: str = "multiply"
+
+    def __post_init__(self) -> None:
+        where = f"weighting {self.name!r}"
+        if not math.isfinite(self.alpha):
+            raise DensityError(f"{where}: alpha must be finite, got {self.alpha}.")
+        if self.normalise not in NORMALISATIONS:
+            raise DensityError(f"{where}: normalise={self.normalise!r}; use one of {NORMALISATIONS}.")
+        if self.compose not in COMPOSITIONS:
+            raise DensityError(f"{where}: compose={self.compose!r}; use one of {COMPOSITIONS}.")
+        if self.clip_quantile is not None and not 0 < self.clip_quantile <= 1:
+            raise DensityError(f"{where}: clip_quantile must be in (0, 1], got {self.clip_quantile}.")
+        if self.clip_max_ratio is not None and not self.clip_max_ratio >= 1:
+            raise DensityError(f"{where}: clip_max_ratio must be at least 1, got {self.clip_max_ratio}.")
+
+    @property
+    def uses_density(self) -> bool:
+        """False when every weight is 1 whatever the density (alpha = 0): no estimator is needed."""
+        return self.alpha != 0
+
+    @property
+    def per_batch(self) -> bool:
+        return self.normalise == "batch"
+
+    def log_weights(self, log_density: np.ndarray) -> np.ndarray:
+        """Log weight (float64) of every D_off state, from the log density of every D_off state."""
+        log_density = np.asarray(log_density, dtype=np.float64)
+        if log_density.ndim != 1 or len(log_density) == 0:
+            raise DensityError(f"weighting {self.name!r}: expected a non-empty (N,) array of log densities, "
+                               f"got shape {log_density.shape}.")
+        bad = ~np.isfinite(log_density)
+        if bad.any():
+            raise DensityError(f"weighting {self.name!r}: {int(bad.sum())} log densities are not finite "
+                               f"(first at state {int(np.flatnonzero(bad)[0])}); the density estimate is broken.")
+        log_w = -self.alpha * log_density if self.uses_density else np.zeros_like(log_density)
+        if self.clip_quantile is not None:
+            log_w = np.minimum(log_w, np.quantile(log_w, self.clip_quantile, method="inverted_cdf"))
+        if self.clip_max_ratio is not None:
+            median = np.quantile(log_w, 0.5, method="inverted_cdf")
+            log_w = np.minimum(log_w, median + math.log(self.clip_max_ratio))
+        if self.normalise != "none":
+            return log_w - (logsumexp(log_w) - math.log(len(log_w)))
+        if log_w.max() > FLOAT32_MAX_LOG:
+            raise DensityError(
+                f"weighting {self.name!r}: p^-{self.alpha} reaches exp({log_w.max():.1f}), beyond float32 "
+                f"(exp({FLOAT32_MAX_LOG:.1f})); use weighting=self-normalised (same ratios, mean 1) or clip."
+            )
+        return log_w
+
+
+def softmax_scheme(
+    temperature: float = 1.0,
+    clip_quantile: float | None = None,
+    clip_max_ratio: float | None = None,
+    compose: str = "multiply",
+    name: str = "softmax",
+) -> WeightingScheme:
+    """Per-batch softmax with temperature T: w_i = B softmax_i(-log p(s_i) / T), i.e. alpha = 1 / T."""
+    if not temperature > 0:
+        raise DensityError(f"weighting {name!r}: temperature must be positive, got {temperature}.")
+    return WeightingScheme(name=name, alpha=1.0 / temperature, normalise="batch",
+                           clip_quantile=clip_quantile, clip_max_ratio=clip_max_ratio, compose=compose)

@@ -1,0 +1,260 @@
+"""Train an offline-RL teacher on a dataset, or fetch it from the cache: `train_teacher`, and a CLI.
+
+    python -m sdw.teacher.train hopper-medium-v2 steps=50000 --threads 1
+    python -m sdw.teacher.train hopper-medium-v2 --teacher iql
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from sdw.config import config_dir
+from sdw.data.dataset import OfflineDataset
+from sdw.data.scores import ReferenceScores
+from sdw.evaluate.rollout import evaluate_policy
+from sdw.teacher.cache import (RECORD_FORMAT, RECORD_FORMAT_VERSION, TeacherCache,
+                               atomic_torch_save, read_record)
+from sdw.teacher.iql import IQLTrainer
+from sdw.teacher.offline_rl import OfflineRLConfig, OfflineTeacher, OfflineTrainer
+from sdw.teacher.td3bc import TD3BCTrainer
+
+logger = logging.getLogger("sdw.teacher.train")  # also when run as __main__
+
+TRAINERS: dict[str, type[OfflineTrainer]] = {t.TEACHER.CONFIG.ALGORITHM: t
+                                             for t in (TD3BCTrainer, IQLTrainer)}
+"""Algorithm name -> trainer; each trainer names its teacher class and that its config class."""
+
+
+def _config_class(cfg: Mapping) -> type[OfflineRLConfig]:
+    """The config class a mapping's `_target_` names; TD3+BC's when it names none."""
+    classes = {f"{c.__module__}.{c.__qualname__}": c
+               for c in (trainer.TEACHER.CONFIG for trainer in TRAINERS.values())}
+    target = cfg.get("_target_")
+    if target is None:
+        return TRAINERS["td3bc"].TEACHER.CONFIG
+    if target not in classes:
+        raise ValueError(f"teacher config `_target_: {target}` is not one of the teacher config "
+                         f"classes {sorted(classes)}.")
+    return classes[target]
+
+
+def as_config(cfg: OfflineRLConfig | Mapping | DictConfig) -> OfflineRLConfig:
+    """A teacher config from itself, or from a mapping / OmegaConf node whose `_target_` names the
+    config class (`sdw.teacher.td3bc.TD3BCConfig`, `sdw.teacher.iql.IQLConfig`; TD3+BC without)."""
+    if isinstance(cfg, OfflineRLConfig):
+        return cfg
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"teacher config must be a TD3BCConfig, IQLConfig or a mapping, got "
+                        f"{type(cfg).__name__}.")
+    return _config_class(cfg).from_mapping(dict(cfg))
+
+
+def load_teacher(path: Path | str, device: torch.device | str = "cpu") -> OfflineTeacher:
+    """A saved teacher (`teacher.save(path)` or a cache entry) of any algorithm, frozen."""
+    record = read_record(path)
+    algorithm = record.get("algorithm")
+    if algorithm not in TRAINERS:
+        raise ValueError(f"{path}: unknown teacher algorithm {algorithm!r}; known: "
+                         f"{sorted(TRAINERS)}.")
+    return TRAINERS[algorithm].TEACHER.from_record(record, device)
+
+
+def resolve_max_action(cfg: OfflineRLConfig, env_id: str) -> float:
+    """`cfg.max_action`, or the bound of the env's symmetric, uniform action box when null."""
+    if cfg.max_action is not None:
+        return float(cfg.max_action)
+    try:
+        env = gym.make(env_id)
+        space = env.action_space
+        env.close()
+    except Exception as e:
+        raise ValueError(f"cannot read max_action from env {env_id!r} ({e}); set the teacher "
+                         "config's max_action explicitly.") from e
+    high = np.asarray(space.high, dtype=np.float64)
+    if not (np.allclose(space.low, -high) and np.allclose(high, high.flat[0])):
+        raise ValueError(f"env {env_id!r} has action bounds low={space.low}, high={space.high}; "
+                         "the teachers need a symmetric box with one bound: set max_action "
+                         "explicitly.")
+    return float(high.flat[0])
+
+
+def evaluate_teacher(teacher: OfflineTeacher, env_id: str, reference_scores: ReferenceScores | None,
+                     episodes: int, seed: int) -> dict:
+    """Deterministic-policy rollouts of `teacher`: returns and normalised score x 100."""
+    device = next(teacher.parameters()).device
+
+    def act(states: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return teacher.act(torch.as_tensor(states, device=device)).cpu().numpy()
+
+    result = evaluate_policy(act, env_id, episodes, seed, normaliser=teacher.normaliser,
+                             reference_scores=reference_scores)
+    return {"episodes": episodes, "seed": seed, "returns": result.returns.tolist(),
+            "mean_return": result.mean_return, "std_return": result.std_return,
+            "normalised_mean": result.normalised_mean, "missing_reason": result.missing_reason,
+            "summary": result.summary()}
+
+
+def _needs_evaluation(evaluation: dict | None, cfg: OfflineRLConfig) -> bool:
+    if cfg.eval_episodes == 0:
+        return False
+    return evaluation is None or (evaluation["episodes"], evaluation["seed"]) != (
+        cfg.eval_episodes, cfg.eval_seed)
+
+
+def _from_cache(cache: TeacherCache, entry: Path, header: dict, cfg: OfflineRLConfig,
+                dataset: OfflineDataset) -> OfflineTeacher | None:
+    record = cache.load(entry, header)
+    if record is None:
+        return None
+    try:
+        teacher = TRAINERS[cfg.ALGORITHM].TEACHER.from_record(record, cfg.device)
+    except Exception as e:  # shapes or keys that do not fit: retrain rather than trust
+        warnings.warn(f"ignoring cached teacher {entry} ({type(e).__name__}: {e}); retraining.",
+                      stacklevel=3)
+        return None
+    teacher.cfg = cfg  # same training fields (the key says so); run fields of this call
+    logger.info("teacher %s on %s loaded from cache %s", cfg.ALGORITHM, dataset.metadata.name,
+                entry)
+    if _needs_evaluation(teacher.evaluation, cfg):
+        teacher.evaluation = {**evaluate_teacher(teacher, dataset.metadata.env_id,
+                                                 dataset.metadata.reference_scores,
+                                                 cfg.eval_episodes, cfg.eval_seed),
+                              "step": cfg.steps}
+        cache.save(entry, teacher.record(), teacher.summary())
+    return teacher
+
+
+def _resume(cache: TeacherCache, entry: Path, header: dict, trainer: OfflineTrainer) -> None:
+    partial = cache.partial(entry)
+    record = cache.load(partial, header)
+    if record is None:
+        return
+    try:
+        trainer.load_state_dict(record["trainer"])
+    except Exception as e:
+        warnings.warn(f"ignoring unfinished run {partial} ({type(e).__name__}: {e}); "
+                      "starting from step 0.", stacklevel=3)
+        return
+    logger.info("resuming teacher training from %s at step %d", partial, trainer.step_count)
+
+
+def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | DictConfig,
+                  cache_dir: Path | str | None = None) -> OfflineTeacher:
+    """A teacher for `dataset` (TD3+BC or IQL, by the config's type): from `cache_dir` when
+    trained before, else trained now.
+
+    The cache key is the dataset's content hash and the hash of the config's training fields (with
+    max_action resolved); with `cache_dir` None nothing is read or written. An unfinished run in
+    the cache resumes where its last checkpoint left off. The returned teacher is frozen
+    (eval mode, no gradients), on `cfg.device`, with `evaluation` holding its normalised score.
+    """
+    cfg = as_config(cfg)
+    meta = dataset.metadata
+    cfg = replace(cfg, max_action=resolve_max_action(cfg, meta.env_id))
+    header = cfg.cache_header(dataset.content_hash)
+    cache = TeacherCache(cache_dir) if cache_dir is not None else None
+    entry = None
+    if cache is not None:
+        entry = cache.entry(cfg.ALGORITHM, header["dataset_hash"], header["config_hash"])
+        teacher = _from_cache(cache, entry, header, cfg, dataset)
+        if teacher is not None:
+            return teacher
+
+    trainer = TRAINERS[cfg.ALGORITHM](dataset, cfg)
+    if cache is not None:
+        _resume(cache, entry, header, trainer)
+    teacher, history = trainer.teacher, trainer.teacher.history
+    with tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", mininterval=2.0,
+              desc=f"{cfg.ALGORITHM} {meta.name}") as bar:
+        while trainer.step_count < cfg.steps:
+            trainer.step()
+            step = trainer.step_count
+            bar.update(1)
+            if step % cfg.log_every == 0:
+                stats = trainer.pop_stats()
+                history.append({"step": step, **stats})
+                bar.set_postfix({k: f"{v:.3g}" for k, v in stats.items()})
+                logger.info("step %d: %s", step, " ".join(f"{k} {v:.4g}" for k, v in stats.items()))
+            if cfg.eval_every and cfg.eval_episodes and step % cfg.eval_every == 0 \
+                    and step < cfg.steps:
+                evaluation = evaluate_teacher(teacher, meta.env_id, meta.reference_scores,
+                                              cfg.eval_episodes, cfg.eval_seed)
+                history.append({"step": step, "eval_return": evaluation["mean_return"],
+                                "eval_normalised": evaluation["normalised_mean"]})
+                logger.info("step %d: evaluation %s", step, evaluation["summary"])
+            if cache is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 \
+                    and step < cfg.steps:
+                atomic_torch_save({**header, "format": RECORD_FORMAT,
+                                   "format_version": RECORD_FORMAT_VERSION,
+                                   "trainer": trainer.state_dict()}, cache.partial(entry))
+
+    teacher.eval().requires_grad_(False)
+    if cfg.eval_episodes:
+        teacher.evaluation = {**evaluate_teacher(teacher, meta.env_id, meta.reference_scores,
+                                                 cfg.eval_episodes, cfg.eval_seed),
+                              "step": trainer.step_count}
+        logger.info("teacher %s on %s after %d steps: %s", cfg.ALGORITHM, meta.name,
+                    trainer.step_count, teacher.evaluation["summary"])
+    if cache is not None:
+        cache.save(entry, teacher.record(), teacher.summary())
+        cache.partial(entry).unlink(missing_ok=True)
+        logger.info("teacher saved to %s", entry)
+    return teacher
+
+
+def teacher_config_path(algorithm: str = "td3bc") -> Path:
+    return config_dir() / "teacher" / f"{algorithm}.yaml"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Train a teacher (TD3+BC or IQL) on a dataset, or load it from the cache, "
+                    "and print its normalised score.")
+    parser.add_argument("dataset", help="configured dataset name, D4RL .hdf5 path or Minari id")
+    parser.add_argument("overrides", nargs="*",
+                        help="config fields as key=value (e.g. steps=50000 device=cuda)")
+    parser.add_argument("--teacher", choices=sorted(TRAINERS), default="td3bc",
+                        help="algorithm: its config is conf/teacher/<name>.yaml")
+    parser.add_argument("--config", default=None, help="a teacher config file instead")
+    parser.add_argument("--cache-dir", default=None, help="overrides the config's cache_dir")
+    parser.add_argument("--out", default=None, help="also save the teacher to this file")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    args = parser.parse_args(argv)
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from sdw.data.registry import load_dataset
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    node = OmegaConf.load(args.config or teacher_config_path(args.teacher))
+    cfg = OmegaConf.merge(node.cfg, OmegaConf.from_dotlist(args.overrides))
+    cache_dir = args.cache_dir if args.cache_dir is not None else node.get("cache_dir")
+    dataset = load_dataset(args.dataset)
+    with logging_redirect_tqdm():
+        teacher = train_teacher(dataset, cfg, cache_dir)
+    if args.out:
+        teacher.save(args.out)
+    evaluation = teacher.evaluation
+    print(f"{teacher.cfg.ALGORITHM} teacher for {dataset.metadata.name} "
+          f"({dataset.content_hash}): "
+          f"{evaluation['summary'] if evaluation else 'not evaluated (eval_episodes=0)'}")
+
+
+if __name__ == "__main__":
+    main()
