@@ -1,11 +1,16 @@
-"""Test isolation: no network, no wandb, and no dataset directory outside the test's tmp dir."""
+"""Test isolation: no network, no wandb, no dataset directory outside the test's tmp dir, one
+torch thread (CI machines are small and shared; OpenMP's busy-waiting threads slow them down)."""
 
 import os
 
-import pytest
-
 os.environ["WANDB_MODE"] = "disabled"
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,217 @@
+"""The bi-level loop of offline behaviour distillation, top to bottom in `distill`."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sdw.data.dataset import OfflineDataset, StateNormaliser
+from sdw.distill.analytic_mlp import AnalyticMLP
+from sdw.distill.inner_optim import InnerOptimConfig
+from sdw.distill.metagrad import METHODS, meta_gradient_analytic, meta_gradient_unroll
+from sdw.distill.objectives import ObjectiveConfig, OuterTargets, check_state_weights
+from sdw.distill.sampler import OuterBatchSampler
+from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
+from sdw.networks.actor import ActorConfig, build_actor
+from sdw.teacher.base import Teacher
+
+StateWeights = Callable[[torch.Tensor], torch.Tensor]
+"""indices (B,) into the qlearning view of D_off, on the distillation device -> weights (B,)."""
+
+
+@dataclass
+class StepInfo:
+    """What one outer step did; `snapshot()` gives the synthetic set as it is now."""
+
+    step: int
+    outer_loss: float
+    inner_loss: float
+    grad_norm: float
+    seconds: float
+    snapshot: Callable[[], SyntheticSet]
+
+
+def check_normaliser(teacher: Teacher | None, normaliser: StateNormaliser, dataset: str) -> None:
+    """Refuse a teacher whose state statistics differ from the dataset's (a silent bug else)."""
+    if teacher is None:
+        return
+    theirs = teacher.normaliser
+    if not (np.allclose(theirs.mean, normaliser.mean, rtol=1e-5, atol=1e-6)
+            and np.allclose(theirs.std, normaliser.std, rtol=1e-5, atol=1e-6)):
+        worst = float(np.max(np.abs(theirs.mean - normaliser.mean)))
+        raise ValueError(
+            f"the teacher's state normalisation differs from that of {dataset!r} (largest mean "
+            f"difference {worst:.3g}); the teacher would see differently scaled states than the "
+            "ones it was trained on. Load the teacher with `dataset.state_normaliser()` (the "
+            "statistics of the qlearning view), or distil the dataset it was trained on.")
+
+
+def real_pairs(dataset: OfflineDataset, normaliser: StateNormaliser,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised states and actions of the qlearning view (the rest of the view is dropped)."""
+    view = dataset.qlearning_view()
+    return (torch.as_tensor(normaliser(view.observations), device=device),
+            torch.as_tensor(view.actions, dtype=torch.float32, device=device))
+
+
+def _flat_parameters(actor: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in actor.parameters()])
+
+
+def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: ObjectiveConfig,
+            student: ActorConfig, synthetic: SyntheticConfig, inner: InnerOptimConfig,
+            outer_steps: int, seed: int = 0, device: str | torch.device = "cpu",
+            meta_gradient: str = "analytic", state_weights: StateWeights | None = None,
+            method: str | None = None, callback: Callable[[StepInfo], None] | None = None,
+            checkpoint: str | Path | None = None, checkpoint_every: int = 500,
+            progress: bool = True) -> SyntheticSet:
+    """Distil `dataset` (its qlearning view, states normalised) into a synthetic set.
+
+    Each outer step: draw an outer batch of real states; train a fresh student for
+    `inner.steps` full-batch steps on the synthetic set; evaluate the objective H on the batch;
+    back-propagate exactly through the inner steps; clip the gradient of (states, actions)
+    jointly to `synthetic.clip_norm`; take one SGD step on them.
+
+    `state_weights(indices)` (SDW) returns one weight per sampled state. `method` names the
+    result in the artefact (default: the objective's name). With `checkpoint`, the run's state
+    is saved there every `checkpoint_every` steps and a run started with an existing
+    checkpoint of the same configuration resumes from it. torch's global RNG is seeded with
+    `seed` (teachers draw sampled actions from it).
+    """
+    if meta_gradient not in METHODS:
+        raise ValueError(f"unknown meta_gradient {meta_gradient!r}; choose one of {METHODS}.")
+    compose = getattr(state_weights, "compose", "multiply")
+    device = torch.device(device)
+    # ---- real data: the qlearning view, states normalised with its own statistics
+    normaliser = dataset.state_normaliser()
+    check_normaliser(teacher, normaliser, dataset.metadata.name)
+    real_states, real_actions = real_pairs(dataset, normaliser, device)
+    obs_dim, act_dim = real_states.shape[1], real_actions.shape[1]
+    config = {"dataset": {"name": dataset.metadata.name, "hash": dataset.content_hash},
+              "objective": objective.to_dict(), "student": student.to_dict(),
+              "synthetic": synthetic.to_dict(), "inner_optim": inner.to_dict(),
+              "outer_steps": outer_steps, "seed": seed, "meta_gradient": meta_gradient,
+              "state_weights": state_weights is not None, "compose": compose, "device": str(device)}
+    method = method or objective.name
+
+    # ---- random streams, synthetic set, outer optimiser, teacher targets
+    torch.manual_seed(seed)
+    generator = torch.Generator(device).manual_seed(seed)
+    sampler = OuterBatchSampler(len(real_states), objective.batch_size,
+                                torch.Generator(device).manual_seed(seed + 1), device)
+    syn_states, syn_actions = initial_pairs(synthetic, real_states, real_actions, generator,
+                                            student.max_action)
+    syn_states.requires_grad_()
+    syn_actions.requires_grad_()
+    outer_optimizer = torch.optim.SGD([syn_states, syn_actions], lr=synthetic.lr,
+                                      momentum=synthetic.momentum)
+    targets = OuterTargets(objective, real_states, real_actions, teacher, progress=progress)
+    analytic = AnalyticMLP(student, obs_dim, act_dim)
+    inner_optimizer = inner.functional()
+    sampled = analytic.sampled
+
+    def snapshot(info: dict | None = None) -> SyntheticSet:
+        return SyntheticSet(syn_states.detach().cpu().numpy().copy(),
+                            syn_actions.detach().cpu().numpy().copy(), normaliser,
+                            dataset.metadata.env_id, dataset.metadata.name, dataset.content_hash,
+                            method, config, info or {})
+
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        start = _resume(Path(checkpoint), config, syn_states, syn_actions, outer_optimizer,
+                        sampler, generator, device)
+
+    # ---- the bi-level loop
+    seconds, last = [], {"outer_loss": float("nan"), "inner_loss": float("nan")}
+    bar = tqdm(range(start, outer_steps), initial=start, total=outer_steps, desc="distill",
+               disable=not progress)
+    for step in bar:
+        t0 = time.perf_counter()
+        indices = sampler()
+        goal, teacher_q = targets(indices)
+        weights = (check_state_weights(state_weights(indices), len(indices), device)
+                   if state_weights is not None else None)
+        outer_loss = objective.loss(goal, teacher_q, weights, compose)
+        actor = build_actor(student, obs_dim, act_dim, generator, device)
+        theta0 = _flat_parameters(actor)
+        if meta_gradient == "analytic":
+            result = meta_gradient_analytic(analytic, inner_optimizer, inner.steps, theta0,
+                                            syn_states.detach(), syn_actions.detach(),
+                                            real_states[indices], outer_loss, generator)
+        else:
+            result = meta_gradient_unroll(actor, sampled, inner_optimizer, inner.steps, theta0,
+                                          syn_states.detach(), syn_actions.detach(),
+                                          real_states[indices], outer_loss, generator)
+        syn_states.grad, syn_actions.grad = result.states, result.actions
+        grad_norm = torch.nn.utils.clip_grad_norm_([syn_states, syn_actions], synthetic.clip_norm)
+        outer_optimizer.step()
+
+        seconds.append(time.perf_counter() - t0)
+        last = {"outer_loss": float(result.outer_loss), "inner_loss": float(result.inner_loss)}
+        if step % 10 == 0:
+            bar.set_postfix(H=f"{last['outer_loss']:.4g}", bc=f"{last['inner_loss']:.3g}")
+        if callback is not None:
+            callback(StepInfo(step + 1, last["outer_loss"], last["inner_loss"], float(grad_norm),
+                              seconds[-1], snapshot))
+        if checkpoint is not None and ((step + 1) % checkpoint_every == 0
+                                       or step + 1 == outer_steps):
+            _save_checkpoint(Path(checkpoint), step + 1, config, syn_states, syn_actions,
+                             outer_optimizer, sampler, generator, device)
+
+    return snapshot({"outer_steps": outer_steps, **last,
+                     "median_seconds_per_step": statistics.median(seconds) if seconds else None})
+
+
+def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
+    states = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _save_checkpoint(path: Path, step: int, config: dict, syn_states: torch.Tensor,
+                     syn_actions: torch.Tensor, optimizer: torch.optim.Optimizer,
+                     sampler: OuterBatchSampler, generator: torch.Generator,
+                     device: torch.device) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"step": step, "config": config, "states": syn_states.detach().cpu(),
+                "actions": syn_actions.detach().cpu(), "optimizer": optimizer.state_dict(),
+                "sampler": sampler.state_dict(), "rng": _rng_states(generator, device)}, tmp)
+    os.replace(tmp, path)
+
+
+def _resume(path: Path, config: dict, syn_states: torch.Tensor, syn_actions: torch.Tensor,
+            optimizer: torch.optim.Optimizer, sampler: OuterBatchSampler,
+            generator: torch.Generator, device: torch.device) -> int:
+    """Restore a checkpoint of this configuration; returns the number of steps it had done.
+
+    Only `outer_steps` may differ, so a finished run can be extended.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise ValueError(f"cannot read distillation checkpoint {path} ({e}); delete it to start "
+                         "afresh.") from e
+    keys = sorted(k for k in config if k != "outer_steps" and state["config"].get(k) != config[k])
+    if keys:
+        raise ValueError(f"checkpoint {path} belongs to a run with different settings ({keys}); "
+                         "delete it or pass another checkpoint path.")
+    with torch.no_grad():
+        syn_states.copy_(state["states"])
+        syn_actions.copy_(state["actions"])
+    optimizer.load_state_dict(state["optimizer"])
+    sampler.load_state_dict(state["sampler"])
+    generator.set_state(state["rng"]["generator"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"]:
+        torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+    return int(state["step"])

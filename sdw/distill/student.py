@@ -1,0 +1,51 @@
+"""Students trained on a synthetic set, and their policies for evaluation rollouts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from sdw.distill.inner_optim import InnerOptimConfig
+from sdw.distill.synthetic import SyntheticSet
+from sdw.networks.actor import ActorConfig, build_actor
+
+
+def train_student(synthetic: SyntheticSet, student: ActorConfig, optim: InnerOptimConfig,
+                  steps: int | None = None, seed: int = 0,
+                  device: str | torch.device = "cpu") -> nn.Module:
+    """A fresh student trained by full-batch BC on `synthetic`; returned in eval mode.
+
+    One torch.optim optimiser lives through all `steps` (default `optim.steps`), so momentum and
+    Adam moments carry over between steps. Initialisation and head noise come from one generator
+    seeded with `seed`, in the order the distillation's inner loop draws them.
+    """
+    generator = torch.Generator(device).manual_seed(seed)
+    actor = build_actor(student, synthetic.obs_dim, synthetic.act_dim, generator, device)
+    optimizer = optim.torch_optimizer(actor.parameters())
+    states = torch.as_tensor(synthetic.states, device=device)
+    actions = torch.as_tensor(synthetic.actions, device=device)
+    sampled = student.head == "tanh_gaussian" and student.sample_actions
+    for _ in range(optim.steps if steps is None else steps):
+        pred = actor(states, deterministic=not sampled, generator=generator)
+        loss = ((pred - actions) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return actor.eval()
+
+
+def student_policy(actors: nn.Module | Sequence[nn.Module],
+                   device: str | torch.device = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+    """Deterministic actions max_action * tanh(mean) for normalised states, as `evaluate_policy`
+    expects; a list of students acts as an ensemble (actions averaged, as in the paper)."""
+    members = [actors] if isinstance(actors, nn.Module) else list(actors)
+
+    @torch.no_grad()
+    def act(states: np.ndarray) -> np.ndarray:
+        s = torch.as_tensor(states, dtype=torch.float32, device=device)
+        return torch.stack([m(s, deterministic=True) for m in members]).mean(0).cpu().numpy()
+
+    return act
