@@ -137,3 +137,17 @@ def test_foreign_pickled_objects_are_refused_unless_trusted(tmp_path, corl_check
     with pytest.raises(ValueError, match="trusted=True"):
         load_corl_teacher(path, normaliser=_normaliser())
     assert load_corl_teacher(path, normaliser=_normaliser(), trusted=True) is not None
+
+
+def test_corl_config_is_completed_with_the_dataset(corl_checkpoint):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from sdw.config import config_dir
+    from sdw.distill.toy import random_dataset
+
+    cfg = OmegaConf.load(config_dir() / "teacher" / "corl.yaml")
+    cfg.path = str(corl_checkpoint[0])
+    dataset = random_dataset(3000, OBS, ACT)
+    teacher = instantiate(cfg)(dataset=dataset)
+    assert np.array_equal(teacher.normaliser.std, dataset.state_normaliser().std)
