@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 from sdw.config import config_dir
 from sdw.data.dataset import OfflineDataset
 from sdw.data.scores import ReferenceScores
+from sdw.envs import make_env
 from sdw.evaluate.rollout import evaluate_policy
 from sdw.teacher.cache import (RECORD_FORMAT, RECORD_FORMAT_VERSION, TeacherCache,
                                atomic_torch_save, read_record)
@@ -77,7 +77,7 @@ def resolve_max_action(cfg: OfflineRLConfig, env_id: str) -> float:
     if cfg.max_action is not None:
         return float(cfg.max_action)
     try:
-        env = gym.make(env_id)
+        env = make_env(env_id)
         space = env.action_space
         env.close()
     except Exception as e:
