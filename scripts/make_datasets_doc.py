@@ -92,11 +92,13 @@ def speed_table(outputs: Path) -> str:
         for lv in report["levels"]:
             rows.append(f"| {env} | `{lv['dataset_id']}` | {lv['transitions']:,} | "
                         f"{lv['steps_per_second']:.0f} |")
+        stepped = sum(lv["transitions"] for lv in report["levels"]
+                      if not lv["dataset_id"].endswith("/medium-expert-v0"))
         totals.append(f"- {env} ({report['mode']}, seed {report['seed']}): "
-                      f"{report['transitions_written']:,} transitions written in "
-                      f"{report['seconds_total']:.0f} s "
-                      f"({report['transitions_written'] / report['seconds_total']:.0f} steps/s "
-                      "including reference scores and writing).")
+                      f"{report['transitions_written']:,} transitions written ({stepped:,} env "
+                      f"steps collected) in {report['seconds_total']:.0f} s, "
+                      f"{stepped / report['seconds_total']:.0f} env steps/s including reference "
+                      "scores and writing.")
     if not totals:
         return "No build report in outputs/collect/ yet.\n"
     return "\n".join(rows) + "\n\nWhole builds:\n\n" + "\n".join(totals) + "\n"
