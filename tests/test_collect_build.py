@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from test_collect_train import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from sdw.collect.build import LEVELS, BuildSettings, ReplaySchedule, build_all, uniform_policy
 from sdw.collect.cli import run

@@ -15,16 +15,6 @@ from sdw.collect.train import TrainingRun, TrainSettings, train
 ENV = "Hopper-v4"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread, as sdw-collect runs: two threads crawl on a loaded 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def tiny(total_steps: int) -> TrainSettings:
     return TrainSettings(total_steps=total_steps, learning_starts=100, batch_size=32,

@@ -108,8 +108,6 @@ def test_diagnostics_values():
 @pytest.mark.parametrize("density", ["knn", "flow"])
 def test_large_17d_defaults_rank_the_true_density(density, tmp_path, request):
     """The default configs on 120k x 17 states (faiss IVF path, flow on a subsample)."""
-    request.addfinalizer(lambda threads=torch.get_num_threads(): torch.set_num_threads(threads))
-    torch.set_num_threads(1)  # small flows: one thread is faster on a shared machine
     gm = GaussianMixture.random(8, 17, seed=0)
     raw = gm.sample(120_000, seed=1)
     dataset = dataset_of_states(raw)

@@ -11,14 +11,6 @@ from sdw.density.synthetic import GaussianMixture
 FAST = dict(batch_size=256, lr=3e-3, max_epochs=40, patience=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small flows run faster on one thread, and the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def mixture():

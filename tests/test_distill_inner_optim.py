@@ -19,14 +19,6 @@ CONFIGS = [InnerOptimConfig("sgd", lr=0.1), InnerOptimConfig("sgd", lr=0.1, mome
 IDS = ["sgd", "sgd-momentum", "sgd-momentum-l2", "adam", "adam-l2", "adamw"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matrices: one thread is faster, and far faster on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _synthetic(n=16, obs=5, act=2, seed=0) -> SyntheticSet:
     rng = np.random.default_rng(seed)

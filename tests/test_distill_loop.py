@@ -13,14 +13,6 @@ from sdw.networks import ActorConfig
 OBS, ACT = 5, 2
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matrices: one thread is faster, and far faster on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def toy():

@@ -14,14 +14,6 @@ from sdw.networks import ActorConfig, build_actor
 OBS, ACT = 4, 2
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matrices: one thread is faster, and far faster on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 VARIANTS = [
     ActorConfig(hidden_sizes=(8, 8), activation=act, residual=res, head=head,
                 sample_actions=sample, max_action=1.5, log_std_offset=offset)

@@ -10,13 +10,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from test_teacher_td3bc import (assert_same_weights, bc_mse, data_tensors, forbid_training,
-                                linear_dataset, member_params, mlp, one_thread)
+                                linear_dataset, member_params, mlp)
 
 from sdw.teacher.base import Teacher
 from sdw.teacher.iql import IQLConfig, IQLTeacher, IQLTrainer, reward_scale
 from sdw.teacher.train import load_teacher, teacher_config_path, train_teacher
 
-__all__ = ["one_thread"]  # the autouse fixture: one torch thread for these small networks
 
 SMALL = IQLConfig(steps=300, hidden_dims=(64, 64), max_action=1.0, eval_every=0, eval_episodes=0,
                   log_every=100, checkpoint_every=0)

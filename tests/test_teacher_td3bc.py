@@ -66,15 +66,6 @@ def hopper_random_dataset(n: int = 2000, seed: int = 0) -> OfflineDataset:
     )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small networks on a shared 2-core machine: one thread avoids OpenMP contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def dataset() -> OfflineDataset:
     return linear_dataset()

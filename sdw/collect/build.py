@@ -25,6 +25,7 @@ from sdw.collect.minari_writer import write_minari_dataset
 from sdw.collect.rollout import Episode, collect_episodes
 from sdw.collect.snapshot import ActorSnapshot, Behaviour, UniformPolicy
 from sdw.collect.zoo import Zoo
+from sdw.envs import make_env
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,8 @@ def reference_scores(zoo: Zoo, n_episodes: int, seed: int) -> tuple[float, float
 
 
 def uniform_policy(env_id: str) -> UniformPolicy:
-    import gymnasium as gym
-
-    space = gym.make(env_id).action_space
+    
+    space = make_env(env_id).action_space
     return UniformPolicy(space.low.astype(np.float32), space.high.astype(np.float32))
 
 

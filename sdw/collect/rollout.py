@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from sdw.collect.snapshot import Behaviour
+from sdw.envs import make_env
 
 PolicySchedule = Callable[[int], Behaviour]
 """Maps the number of transitions collected so far to the policy acting now."""
@@ -47,7 +47,7 @@ def collect_episodes(env_id: str, schedule: PolicySchedule, n_transitions: int, 
     seeds = np.random.SeedSequence(seed)
     action_rng = np.random.default_rng(seeds.spawn(1)[0])
     reset_rng = np.random.default_rng(seeds.spawn(1)[0])
-    envs = [gym.make(env_id, disable_env_checker=True) for _ in range(n_envs)]
+    envs = [make_env(env_id, disable_env_checker=True) for _ in range(n_envs)]
     running: list[Episode | None] = [None] * n_envs
     obs = [np.empty(0)] * n_envs
     done: list[Episode] = []

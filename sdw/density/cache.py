@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from sdw.atomic import atomic_write
 from sdw.density.base import DensityEstimator
 
 CACHE_FORMAT = 1
@@ -62,17 +62,6 @@ class LogDensityCache:
 
     def save(self, key: dict, log_density: np.ndarray) -> Path:
         """Write to a temp file in the cache directory, then rename it over the final name."""
-        path = self.path(key)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, key=np.array(json.dumps(key, sort_keys=True)),
-                         log_density=np.asarray(log_density, dtype=np.float64))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(self.path(key), lambda f: np.savez(
+            f, key=np.array(json.dumps(key, sort_keys=True)),
+            log_density=np.asarray(log_density, dtype=np.float64)))
