@@ -152,6 +152,7 @@ class AnalyticMLP:
             g_z = grad_u
         grad_z: list[torch.Tensor] = [g_z]
         grad_h: list[torch.Tensor] = []
+        grad_h_next = None  # gradient w.r.t. the next layer's input, for residual skips
         for layer in range(len(weights) - 1, -1, -1):
             torch.mm(g_z.t(), tape.inputs[layer], out=g_weights[layer])
             torch.sum(g_z, 0, out=g_biases[layer])
