@@ -8,6 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+from sdw.atomic import atomic_write
+
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 """SB3's clamp of the SAC actor's log standard deviation."""
 
@@ -97,10 +99,7 @@ class ActorSnapshot:
             arrays[f"w{i}"], arrays[f"b{i}"] = w.astype(dtype), b.astype(dtype)
         arrays["mu_w"], arrays["mu_b"] = (a.astype(dtype) for a in self.mu)
         arrays["log_std_w"], arrays["log_std_b"] = (a.astype(dtype) for a in self.log_std)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
+        atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path: Path) -> ActorSnapshot:

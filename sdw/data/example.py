@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from sdw.atomic import atomic_write
 from sdw.envs import make_env
 
 
@@ -31,11 +32,9 @@ def collect_random_transitions(env_id: str, steps: int, seed: int) -> dict[str, 
 
 def write_d4rl_hdf5(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     """Write arrays in D4RL's HDF5 layout, atomically (a temp file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        for key, value in arrays.items():
-            f.create_dataset(key, data=value)
-    tmp.replace(path)
-    return path
+    def write(fh) -> None:
+        with h5py.File(fh, "w") as f:
+            for key, value in arrays.items():
+                f.create_dataset(key, data=value)
+
+    return atomic_write(Path(path), write)

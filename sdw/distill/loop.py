@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sdw.atomic import atomic_write
 from sdw.data.dataset import OfflineDataset, StateNormaliser
 from sdw.distill.analytic_mlp import AnalyticMLP
 from sdw.distill.inner_optim import InnerOptimConfig
@@ -181,12 +181,10 @@ def _save_checkpoint(path: Path, step: int, config: dict, syn_states: torch.Tens
                      syn_actions: torch.Tensor, optimizer: torch.optim.Optimizer,
                      sampler: OuterBatchSampler, generator: torch.Generator,
                      device: torch.device) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"step": step, "config": config, "states": syn_states.detach().cpu(),
-                "actions": syn_actions.detach().cpu(), "optimizer": optimizer.state_dict(),
-                "sampler": sampler.state_dict(), "rng": _rng_states(generator, device)}, tmp)
-    os.replace(tmp, path)
+    state = {"step": step, "config": config, "states": syn_states.detach().cpu(),
+             "actions": syn_actions.detach().cpu(), "optimizer": optimizer.state_dict(),
+             "sampler": sampler.state_dict(), "rng": _rng_states(generator, device)}
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def _resume(path: Path, config: dict, syn_states: torch.Tensor, syn_actions: torch.Tensor,

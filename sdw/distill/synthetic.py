@@ -17,13 +17,13 @@ Artefact format (one `.npz` file, readable with numpy alone, no pickle):
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from sdw.atomic import atomic_write
 from sdw.data.dataset import StateNormaliser
 
 ARTEFACT_FORMAT = "sdw-synthetic-set"
@@ -130,16 +130,11 @@ class SyntheticSet:
 
     def save(self, path: str | Path) -> Path:
         """Write the artefact (atomically: a partial file never replaces a good one)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, states=self.states, actions=self.actions,
-                     state_mean=np.asarray(self.normaliser.mean, np.float32),
-                     state_std=np.asarray(self.normaliser.std, np.float32),
-                     metadata=np.array(json.dumps(self.metadata(), sort_keys=True)))
-        os.replace(tmp, path)
-        return path
+        return atomic_write(Path(path), lambda fh: np.savez(
+            fh, states=self.states, actions=self.actions,
+            state_mean=np.asarray(self.normaliser.mean, np.float32),
+            state_std=np.asarray(self.normaliser.std, np.float32),
+            metadata=np.array(json.dumps(self.metadata(), sort_keys=True))))
 
     @classmethod
     def load(cls, path: str | Path) -> SyntheticSet:
