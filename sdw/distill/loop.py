@@ -196,7 +196,7 @@ def _resume(path: Path, config: dict, syn_states: torch.Tensor, syn_actions: tor
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+    except Exception as e:  # any unreadable file gets the same advice
         raise ValueError(f"cannot read distillation checkpoint {path} ({e}); delete it to start "
                          "afresh.") from e
     keys = sorted(k for k in config if k != "outer_steps" and state["config"].get(k) != config[k])
