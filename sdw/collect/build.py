@@ -106,7 +106,7 @@ def reference_scores(zoo: Zoo, n_episodes: int, seed: int) -> tuple[float, float
 
 
 def uniform_policy(env_id: str) -> UniformPolicy:
-    
+    """Uniform random actions over the action box of `env_id` (the random level and R_min)."""
     space = make_env(env_id).action_space
     return UniformPolicy(space.low.astype(np.float32), space.high.astype(np.float32))
 
