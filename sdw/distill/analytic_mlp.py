@@ -56,6 +56,9 @@ class AnalyticMLP:
         self.sizes = [obs_dim, *cfg.hidden_sizes, out_dim]
         self.skips = [cfg.residual and has_skip(i, a, b)
                       for i, (a, b) in enumerate(zip(self.sizes[:-2], self.sizes[1:-1]))]
+        self.relu = cfg.activation == "relu"  # f'' = 0: no z_dot or dL/dh needed after f'
+        # dL/dh of a hidden layer is needed after its f'-product by a skip or by f''
+        self.keeps_grad_h = [skip or not self.relu for skip in self.skips]
         self.shapes: list[tuple[int, ...]] = []
         for a, b in zip(self.sizes[:-1], self.sizes[1:]):
             self.shapes += [(b, a), (b,)]
@@ -101,7 +104,7 @@ class AnalyticMLP:
         In place saves an allocation per layer and step, a sizeable part of the elementwise
         cost of the BPTT passes on CPU.
         """
-        if self.cfg.activation == "relu":
+        if self.relu:
             if inplace:
                 return torch.ops.aten.threshold_backward.grad_input(x, fprime, 0, grad_input=x)
             return torch.ops.aten.threshold_backward(x, fprime, 0)
@@ -159,8 +162,6 @@ class AnalyticMLP:
         grad_z: list[torch.Tensor] = [g_z]
         grad_h: list[torch.Tensor] = []
         grad_h_next = None  # gradient w.r.t. the next layer's input, for residual skips
-        # dL/dh of a hidden layer is needed after its f'-product by a skip or by f''
-        keeps_grad_h = [skip or self.cfg.activation != "relu" for skip in self.skips]
         for layer in range(len(weights) - 1, -1, -1):
             torch.mm(g_z.t(), tape.inputs[layer], out=g_weights[layer])
             torch.sum(g_z, 0, out=g_biases[layer])
@@ -172,10 +173,10 @@ class AnalyticMLP:
             grad_h_next = g_h
             grad_h.append(g_h)
             g_z = self._times_fprime(g_h, tape.fprime[layer - 1],
-                                     inplace=not keeps_grad_h[layer - 1])
+                                     inplace=not self.keeps_grad_h[layer - 1])
             grad_z.append(g_z)
         tape.grad_z = grad_z[::-1]
-        tape.grad_h = grad_h[::-1] if self.cfg.activation != "relu" else None
+        tape.grad_h = None if self.relu else grad_h[::-1]
         return grad
 
     def bc_loss_and_grad(self, theta: torch.Tensor, states: torch.Tensor, actions: torch.Tensor,
@@ -199,7 +200,6 @@ class AnalyticMLP:
         out = torch.empty_like(v)
         o_weights, o_biases, o_m, o_c = self._layers(out)
         n_layers = len(weights)
-        relu = self.cfg.activation == "relu"  # z_dot is only needed later for f'' (not ReLU's)
         # tangent forward pass: z_dot, h_dot of every layer
         h_dot = None
         z_dots: list[torch.Tensor] = []
@@ -211,7 +211,7 @@ class AnalyticMLP:
             if layer == n_layers - 1:
                 break
             z_dots.append(z_dot)
-            a_dot = self._times_fprime(z_dot, tape.fprime[layer], inplace=relu)
+            a_dot = self._times_fprime(z_dot, tape.fprime[layer], inplace=self.relu)
             h_dot = a_dot + h_dot if self.skips[layer] else a_dot
             h_dots.append(h_dot)
         # tangent of the head and of the loss gradient at the output
