@@ -5,13 +5,12 @@ import pytest
 import torch
 
 from sdw.data.dataset import StateNormaliser
-from sdw.distill import (InnerOptimConfig, ObjectiveConfig, SyntheticConfig, SyntheticSet,
-                         distill)
+from sdw.distill import (DistillationDiverged, InnerOptimConfig, ObjectiveConfig,
+                         OuterOptimConfig, SyntheticConfig, SyntheticSet, checkpoint_step, distill)
 from sdw.distill.toy import LinearTeacher, random_dataset
 from sdw.networks import ActorConfig
 
 OBS, ACT = 5, 2
-
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,8 @@ def test_outer_loss_falls_tenfold_on_a_linear_teacher(toy, seed):
     _run(dataset, teacher, steps=150, seed=seed,
          objective=ObjectiveConfig("pbc", teacher_actions="deterministic", batch_size=256),
          student=ActorConfig(hidden_sizes=(32, 32), head="deterministic", sample_actions=False),
-         synthetic=SyntheticConfig(size=32, lr=1.0), inner=InnerOptimConfig(steps=20),
+         synthetic=SyntheticConfig(size=32), outer=OuterOptimConfig(lr=1.0),
+         inner=InnerOptimConfig(steps=20),
          callback=lambda info: losses.append(info.outer_loss))
     assert np.mean(losses[:10]) / np.mean(losses[-10:]) >= 10
 
@@ -100,6 +100,66 @@ def test_resumed_run_equals_an_uninterrupted_one(toy, tmp_path):
     assert np.array_equal(full.actions, resumed.actions)
     with pytest.raises(ValueError, match="different settings"):
         _run(dataset, teacher, steps=6, checkpoint=ckpt, seed=1)
+
+
+@pytest.mark.parametrize("outer", [
+    OuterOptimConfig("adam", lr=0.01, action_lr=0.003, schedule="cosine", min_lr_fraction=0.1),
+    OuterOptimConfig("sgd", lr=0.1, clip_norm=None, schedule="cosine")], ids=["adam", "sgd"])
+def test_resume_is_exact_with_every_outer_optimiser(toy, tmp_path, outer):
+    dataset, teacher = toy  # optimiser moments and the lr schedule live in the checkpoint
+    full = _run(dataset, teacher, steps=5, outer=outer)
+    ckpt = tmp_path / "run.pt"
+
+    def interrupt(info):
+        if info.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(dataset, teacher, steps=5, checkpoint=ckpt, checkpoint_every=2, outer=outer,
+             callback=interrupt)
+    assert checkpoint_step(ckpt) == 2
+    resumed = _run(dataset, teacher, steps=5, checkpoint=ckpt, checkpoint_every=2, outer=outer)
+    assert np.array_equal(full.states, resumed.states)
+    assert np.array_equal(full.actions, resumed.actions)
+    assert resumed.config["outer_optim"]["name"] == outer.name
+    with pytest.raises(ValueError, match="different settings.*outer_optim"):
+        _run(dataset, teacher, steps=5, checkpoint=ckpt, outer=OuterOptimConfig())
+    with pytest.raises(ValueError, match="different settings.*outer_steps"):
+        _run(dataset, teacher, steps=9, checkpoint=ckpt, outer=outer)
+
+
+def test_outer_optimisers_take_different_steps(toy):
+    dataset, teacher = toy
+    sgd = _run(dataset, teacher, steps=3)
+    adam = _run(dataset, teacher, steps=3, outer=OuterOptimConfig("adam", lr=0.01))
+    frozen_actions = _run(dataset, teacher, steps=3,
+                          outer=OuterOptimConfig("adam", lr=0.01, action_lr=1e-30))
+    start = _run(dataset, teacher, steps=0)
+    assert not np.allclose(sgd.states, adam.states)
+    np.testing.assert_allclose(frozen_actions.actions, start.actions, atol=1e-20)
+    assert not np.allclose(frozen_actions.states, start.states)
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(toy, tmp_path):
+    dataset, teacher = toy
+    ckpt = tmp_path / "run.pt"
+    calls = []
+
+    def weights(indices):
+        calls.append(1)
+        return torch.full((len(indices),), 3e38 if len(calls) > 3 else 1.0)  # overflows the loss
+
+    with pytest.raises(DistillationDiverged, match="outer step 4.*kept at"):
+        _run(dataset, teacher, steps=6, checkpoint=ckpt, checkpoint_every=2,
+             state_weights=weights)
+    assert checkpoint_step(ckpt) == 2
+
+
+def test_bad_outer_optimiser_settings_are_named():
+    with pytest.raises(ValueError, match="outer_optim.name='rmsprop'"):
+        OuterOptimConfig("rmsprop")
+    with pytest.raises(ValueError, match="outer_optim.lr=0"):
+        OuterOptimConfig(lr=0)
 
 
 def test_unroll_and_analytic_loops_agree(toy):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from sdw.distill.analytic_mlp import AnalyticMLP
 from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.metagrad import METHODS, meta_gradient_analytic, meta_gradient_unroll
 from sdw.distill.objectives import ObjectiveConfig, OuterTargets, check_state_weights
+from sdw.distill.outer_optim import OuterOptimConfig
 from sdw.distill.sampler import OuterBatchSampler
 from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
 from sdw.networks.actor import ActorConfig, build_actor
@@ -68,7 +70,7 @@ def _flat_parameters(actor: torch.nn.Module) -> torch.Tensor:
 
 def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: ObjectiveConfig,
             student: ActorConfig, synthetic: SyntheticConfig, inner: InnerOptimConfig,
-            outer_steps: int, seed: int = 0, device: str | torch.device = "cpu",
+            outer_steps: int, outer: OuterOptimConfig = OuterOptimConfig(), seed: int = 0, device: str | torch.device = "cpu",
             meta_gradient: str = "analytic", state_weights: StateWeights | None = None,
             method: str | None = None, callback: Callable[[StepInfo], None] | None = None,
             checkpoint: str | Path | None = None, checkpoint_every: int = 500,
@@ -78,13 +80,15 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
     Each outer step: draw an outer batch of real states; train a fresh student for
     `inner.steps` full-batch steps on the synthetic set; evaluate the objective H on the batch;
     back-propagate exactly through the inner steps; clip the gradient of (states, actions)
-    jointly to `synthetic.clip_norm`; take one SGD step on them.
+    jointly to `outer.clip_norm`; take one step of the outer optimiser on them (the paper's:
+    SGD lr 0.1, momentum 0.9, the default of `OuterOptimConfig`).
 
     `state_weights(indices)` (SDW) returns one weight per sampled state. `method` names the
     result in the artefact (default: the objective's name). With `checkpoint`, the run's state
     is saved there every `checkpoint_every` steps and a run started with an existing
     checkpoint of the same configuration resumes from it. torch's global RNG is seeded with
-    `seed` (teachers draw sampled actions from it).
+    `seed` (teachers draw sampled actions from it). A non-finite loss, gradient or synthetic set
+    stops the run with `DistillationDiverged`; the last checkpoint (all finite) is kept.
     """
     if meta_gradient not in METHODS:
         raise ValueError(f"unknown meta_gradient {meta_gradient!r}; choose one of {METHODS}.")
@@ -98,7 +102,7 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
     config = {"dataset": {"name": dataset.metadata.name, "hash": dataset.content_hash},
               "objective": objective.to_dict(), "student": student.to_dict(),
               "synthetic": synthetic.to_dict(), "inner_optim": inner.to_dict(),
-              "outer_steps": outer_steps, "seed": seed, "meta_gradient": meta_gradient,
+              "outer_optim": outer.to_dict(), "outer_steps": outer_steps, "seed": seed, "meta_gradient": meta_gradient,
               "state_weights": state_weights is not None, "compose": compose, "device": str(device)}
     method = method or objective.name
 
@@ -111,8 +115,7 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
                                             student.max_action)
     syn_states.requires_grad_()
     syn_actions.requires_grad_()
-    outer_optimizer = torch.optim.SGD([syn_states, syn_actions], lr=synthetic.lr,
-                                      momentum=synthetic.momentum)
+    outer_optimizer, schedule = outer.build(syn_states, syn_actions, outer_steps)
     targets = OuterTargets(objective, real_states, real_actions, teacher, progress=progress)
     analytic = AnalyticMLP(student, obs_dim, act_dim)
     inner_optimizer = inner.functional()
@@ -127,7 +130,7 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
     start = 0
     if checkpoint is not None and Path(checkpoint).exists():
         start = _resume(Path(checkpoint), config, syn_states, syn_actions, outer_optimizer,
-                        sampler, generator, device)
+                        schedule, sampler, generator, device)
 
     # ---- the bi-level loop
     seconds, last = [], {"outer_loss": float("nan"), "inner_loss": float("nan")}
@@ -151,23 +154,52 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
                                           syn_states.detach(), syn_actions.detach(),
                                           real_states[indices], outer_loss, generator)
         syn_states.grad, syn_actions.grad = result.states, result.actions
-        grad_norm = torch.nn.utils.clip_grad_norm_([syn_states, syn_actions], synthetic.clip_norm)
+        grad_norm = outer.clip(syn_states, syn_actions)
+        _check_finite(step + 1, result.outer_loss, grad_norm, checkpoint)
         outer_optimizer.step()
+        schedule.step()
+        _check_finite(step + 1, syn_states.detach().abs().sum() + syn_actions.detach().abs().sum(),
+                      grad_norm, checkpoint, what="synthetic set")
 
         seconds.append(time.perf_counter() - t0)
         last = {"outer_loss": float(result.outer_loss), "inner_loss": float(result.inner_loss)}
         if step % 10 == 0:
             bar.set_postfix(H=f"{last['outer_loss']:.4g}", bc=f"{last['inner_loss']:.3g}")
         if callback is not None:
-            callback(StepInfo(step + 1, last["outer_loss"], last["inner_loss"], float(grad_norm),
+            callback(StepInfo(step + 1, last["outer_loss"], last["inner_loss"], grad_norm,
                               seconds[-1], snapshot))
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0
                                        or step + 1 == outer_steps):
             _save_checkpoint(Path(checkpoint), step + 1, config, syn_states, syn_actions,
-                             outer_optimizer, sampler, generator, device)
+                             outer_optimizer, schedule, sampler, generator, device)
 
     return snapshot({"outer_steps": outer_steps, **last,
                      "median_seconds_per_step": statistics.median(seconds) if seconds else None})
+
+
+class DistillationDiverged(RuntimeError):
+    """The outer loss, its gradient or the synthetic set became non-finite."""
+
+
+def _check_finite(step: int, value: torch.Tensor | float, grad_norm: float,
+                  checkpoint: str | Path | None, what: str = "outer loss") -> None:
+    if math.isfinite(float(value)) and math.isfinite(grad_norm):
+        return
+    kept = (f"the last good checkpoint is kept at {checkpoint}" if checkpoint is not None
+            and Path(checkpoint).exists() else "no checkpoint was written yet")
+    raise DistillationDiverged(
+        f"distillation diverged at outer step {step}: the {what} or its gradient norm is not "
+        f"finite (gradient norm {grad_norm}); {kept}. Lower the outer learning rate "
+        "(outer_optim.lr), keep gradient clipping (outer_optim.clip_norm), or check the teacher's "
+        "Q values (objective avpbc multiplies by them).")
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """Outer steps done by the distillation checkpoint at `path` (0 when there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
 
 
 def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
@@ -179,27 +211,31 @@ def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
 
 def _save_checkpoint(path: Path, step: int, config: dict, syn_states: torch.Tensor,
                      syn_actions: torch.Tensor, optimizer: torch.optim.Optimizer,
-                     sampler: OuterBatchSampler, generator: torch.Generator,
-                     device: torch.device) -> None:
+                     schedule: torch.optim.lr_scheduler.LRScheduler, sampler: OuterBatchSampler,
+                     generator: torch.Generator, device: torch.device) -> None:
     state = {"step": step, "config": config, "states": syn_states.detach().cpu(),
              "actions": syn_actions.detach().cpu(), "optimizer": optimizer.state_dict(),
-             "sampler": sampler.state_dict(), "rng": _rng_states(generator, device)}
+             "schedule": schedule.state_dict(), "sampler": sampler.state_dict(),
+             "rng": _rng_states(generator, device)}
     atomic_write(path, lambda f: torch.save(state, f))
 
 
 def _resume(path: Path, config: dict, syn_states: torch.Tensor, syn_actions: torch.Tensor,
-            optimizer: torch.optim.Optimizer, sampler: OuterBatchSampler,
-            generator: torch.Generator, device: torch.device) -> int:
+            optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler,
+            sampler: OuterBatchSampler, generator: torch.Generator, device: torch.device) -> int:
     """Restore a checkpoint of this configuration; returns the number of steps it had done.
 
-    Only `outer_steps` may differ, so a finished run can be extended.
+    Only `outer_steps` may differ, so a finished run can be extended, unless the outer lr
+    follows a schedule over `outer_steps`.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any unreadable file gets the same advice
         raise ValueError(f"cannot read distillation checkpoint {path} ({e}); delete it to start "
                          "afresh.") from e
-    keys = sorted(k for k in config if k != "outer_steps" and state["config"].get(k) != config[k])
+    extendable = config["outer_optim"]["schedule"] == "constant"
+    keys = sorted(k for k in config if not (extendable and k == "outer_steps")
+                  and state["config"].get(k) != config[k])
     if keys:
         raise ValueError(f"checkpoint {path} belongs to a run with different settings ({keys}); "
                          "delete it or pass another checkpoint path.")
@@ -207,6 +243,7 @@ def _resume(path: Path, config: dict, syn_states: torch.Tensor, syn_actions: tor
         syn_states.copy_(state["states"])
         syn_actions.copy_(state["actions"])
     optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
     sampler.load_state_dict(state["sampler"])
     generator.set_state(state["rng"]["generator"])
     torch.set_rng_state(state["rng"]["torch"])

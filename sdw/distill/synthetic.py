@@ -33,14 +33,11 @@ INITS = ("real", "kmeans++", "random")
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Size and initialisation of the synthetic set, and its (outer) optimiser."""
+    """Size and initialisation of the synthetic set (its optimiser: `OuterOptimConfig`)."""
 
     size: int = 256
     init: str = "real"
     kmeans_subsample: int = 100_000
-    lr: float = 0.1
-    momentum: float = 0.9
-    clip_norm: float = 2.0
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
