@@ -88,3 +88,96 @@ def test_build_actor_is_orthogonal_and_reproducible():
 def test_actor_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ActorConfig(**kwargs)
+
+
+OFFICIAL = {f"official_mlp{n}": n - 1 for n in range(2, 7)}
+"""OBD's `<n>layer_mlp` has n linear layers, so n - 1 hidden ones."""
+
+
+def _student(option: str) -> ActorConfig:
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from sdw.config import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return instantiate(compose(overrides=[f"+student={option}"]).student)
+
+
+@pytest.mark.parametrize("option, hidden", OFFICIAL.items())
+def test_official_mlps_have_n_linear_layers(option, hidden):
+    cfg = _student(option)
+    actor = build_actor(cfg, 11, 3, torch.Generator().manual_seed(0))
+    layers = linear_layers(actor.base_network)
+    assert len(layers) == hidden + 1
+    assert [tuple(layer.weight.shape) for layer in layers] == (
+        [(256, 11)] + [(256, 256)] * (hidden - 1) + [(6, 256)])
+    assert isinstance(actor, TanhGaussianActor) and cfg.sample_actions and not cfg.skips
+
+
+def test_official_mlp4_is_the_papers_student():
+    assert _student("official_mlp4") == _student("mlp3x256")
+
+
+def test_official_resmlp_skips_from_layer_one_to_after_layer_three():
+    cfg = _student("official_resmlp")
+    assert cfg.hidden_sizes == (256, 256, 256) and cfg.skips == ((1, 3),) and not cfg.residual
+    actor = build_actor(cfg, 11, 3, torch.Generator().manual_seed(0))
+    w = linear_layers(actor.base_network)
+    assert len(w) == 4
+    s = torch.randn(5, 11)
+    h1 = torch.relu(s @ w[0].weight.T + w[0].bias)
+    h2 = torch.relu(h1 @ w[1].weight.T + w[1].bias)
+    h3 = torch.relu(h2 @ w[2].weight.T + w[2].bias) + h1
+    out = h3 @ w[3].weight.T + w[3].bias
+    torch.testing.assert_close(actor(s, deterministic=True), torch.tanh(out[:, :3]))
+
+
+def test_residual_flag_is_bit_identical_to_its_explicit_skips():
+    kwargs = dict(hidden_sizes=(8, 8, 8), head="deterministic", sample_actions=False)
+    flag = build_actor(ActorConfig(residual=True, **kwargs), 3, 2, torch.Generator().manual_seed(1))
+    explicit = build_actor(ActorConfig(skips=((1, 2), (2, 3)), **kwargs), 3, 2,
+                           torch.Generator().manual_seed(1))
+    s = torch.randn(4, 3)
+    assert torch.equal(flag(s), explicit(s))
+
+
+def test_plain_student_is_unchanged_by_the_skips_field():
+    """mlp3x256 is still CORL's nn.Sequential, drawn in the same order from the generator."""
+    actor = build_actor(ActorConfig(), 11, 3, torch.Generator().manual_seed(0))
+    reference = TanhGaussianActor(11, 3)
+    gen = torch.Generator().manual_seed(0)
+    for layer in linear_layers(reference.base_network):
+        torch.nn.init.orthogonal_(layer.weight, gain=math.sqrt(2), generator=gen)
+        torch.nn.init.zeros_(layer.bias)
+    assert list(actor.state_dict()) == list(reference.state_dict())
+    for a, b in zip(actor.state_dict().values(), reference.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("skips, message", [
+    (((0, 2),), "1 <= from < to"),
+    (((2, 2),), "1 <= from < to"),
+    (((1, 4),), "1 <= from < to"),
+    (((1, 3), (2, 3)), "at most one incoming skip"),
+])
+def test_bad_skips_are_refused(skips, message):
+    with pytest.raises(ValueError, match=message):
+        ActorConfig(hidden_sizes=(8, 8, 8), skips=skips)
+
+
+def test_skips_of_unequal_widths_and_with_residual_are_refused():
+    with pytest.raises(ValueError, match="widths 8 and 16"):
+        ActorConfig(hidden_sizes=(8, 4, 16), skips=((1, 3),))
+    with pytest.raises(ValueError, match="choose one"):
+        ActorConfig(hidden_sizes=(8, 8, 8), residual=True, skips=((1, 3),))
+
+
+def test_analytic_meta_gradient_refuses_explicit_skips_clearly():
+    from sdw.distill.analytic_mlp import AnalyticMLP
+
+    cfg = ActorConfig(hidden_sizes=(8, 8, 8), skips=((1, 3),))
+    analytic = AnalyticMLP(cfg, 3, 2)
+    theta = torch.zeros(sum(analytic.numels))
+    with pytest.raises(ValueError, match="meta_gradient='unroll'"):
+        analytic.forward(theta, torch.zeros(4, 3), torch.zeros(4, 2))

@@ -15,7 +15,7 @@ from sdw.evaluate.rollout import evaluate_policy
 
 
 GROUPS = {"teacher": "td3bc", "density": "knn", "weighting": "self-normalised",
-          "objective": "avpbc", "student": "mlp2x256", "synthetic": "real", "inner_optim": "sgd"}
+          "objective": "avpbc", "student": "official_mlp3", "synthetic": "real", "inner_optim": "sgd"}
 OVERRIDES = ["teacher.cfg.steps=200", "teacher.cfg.eval_episodes=1", "teacher.cfg.hidden_dims=[32,32]",
              "objective.batch_size=256", "student.hidden_sizes=[32,32]", "synthetic.size=16",
              "inner_optim.steps=10"]

@@ -115,6 +115,11 @@ class AnalyticMLP:
     def forward(self, theta: torch.Tensor, states: torch.Tensor,
                 noise: torch.Tensor | None) -> tuple[torch.Tensor, Tape]:
         """Student actions for `states` (with head noise `noise` when sampling) and the tape."""
+        if self.cfg.skips:
+            raise ValueError(
+                f"the analytic meta-gradient does not implement explicit skips (student skips: "
+                f"{[list(k) for k in self.cfg.skips]}); distil this student with "
+                "meta_gradient='unroll', or use residual: true (a skip at every layer).")
         weights, biases, m, c = self._layers(theta)
         inputs, fprime, fsecond = [states], [], []
         h = states

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from sdw.networks.mlp import ORTHOGONAL_GAIN, Scalar, build_mlp, check_activation, orthogonal_init_
+from sdw.networks.mlp import (ORTHOGONAL_GAIN, Scalar, Skips, build_mlp, check_activation,
+                              check_skips, orthogonal_init_)
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 """Clamp of the tanh-Gaussian log standard deviation (CORL)."""
@@ -25,12 +26,13 @@ class TanhGaussianActor(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, max_action: float = 1.0,
                  hidden_sizes: tuple[int, ...] = (256, 256, 256), activation: str = "relu",
-                 residual: bool = False, log_std_multiplier: float = 1.0,
+                 residual: bool = False, skips: Skips = (), log_std_multiplier: float = 1.0,
                  log_std_offset: float = -1.0):
         super().__init__()
         self.act_dim = act_dim
         self.max_action = max_action
-        self.base_network = build_mlp([obs_dim, *hidden_sizes, 2 * act_dim], activation, residual)
+        self.base_network = build_mlp([obs_dim, *hidden_sizes, 2 * act_dim], activation, residual,
+                                      skips)
         self.log_std_multiplier = Scalar(log_std_multiplier)
         self.log_std_offset = Scalar(log_std_offset)
 
@@ -53,15 +55,20 @@ class TanhGaussianActor(nn.Module):
 
 
 class DeterministicActor(nn.Module):
-    """a = max_action * tanh(f(s)): the deterministic head of the cross-architecture study."""
+    """a = max_action * tanh(f(s)), with this package's MLP body and orthogonal init.
+
+    Not OBD's `DetContPolicy` (hidden [400, 300], fan-in init, bias 0.1), which the official code
+    uses with DBC only.
+    """
 
     def __init__(self, obs_dim: int, act_dim: int, max_action: float = 1.0,
                  hidden_sizes: tuple[int, ...] = (256, 256, 256), activation: str = "relu",
-                 residual: bool = False):
+                 residual: bool = False, skips: Skips = ()):
         super().__init__()
         self.act_dim = act_dim
         self.max_action = max_action
-        self.base_network = build_mlp([obs_dim, *hidden_sizes, act_dim], activation, residual)
+        self.base_network = build_mlp([obs_dim, *hidden_sizes, act_dim], activation, residual,
+                                      skips)
 
     def forward(self, states: torch.Tensor, deterministic: bool = True,
                 noise: torch.Tensor | None = None,
@@ -77,6 +84,7 @@ class ActorConfig:
     hidden_sizes: tuple[int, ...] = (256, 256, 256)
     activation: str = "relu"
     residual: bool = False
+    skips: Skips = ()
     head: str = "tanh_gaussian"
     sample_actions: bool = True
     max_action: float = 1.0
@@ -87,7 +95,12 @@ class ActorConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "skips", tuple((int(i), int(j)) for i, j in self.skips))
         check_activation(self.activation)
+        check_skips(self.skips, self.hidden_sizes)
+        if self.residual and self.skips:
+            raise ValueError(f"residual: true and skips: {[list(s) for s in self.skips]} both "
+                             "given; residual already adds a skip at every layer, choose one.")
         if self.head not in HEADS:
             raise ValueError(f"unknown actor head {self.head!r}; choose one of {HEADS}.")
         if not self.hidden_sizes:
@@ -98,6 +111,7 @@ class ActorConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden_sizes"] = list(self.hidden_sizes)
+        d["skips"] = [list(skip) for skip in self.skips]
         return d
 
 
@@ -106,7 +120,8 @@ def build_actor(cfg: ActorConfig, obs_dim: int, act_dim: int,
                 device: str | torch.device = "cpu") -> TanhGaussianActor | DeterministicActor:
     """A freshly (orthogonally) initialised actor; `generator` makes the draw reproducible."""
     common = dict(obs_dim=obs_dim, act_dim=act_dim, max_action=cfg.max_action,
-                  hidden_sizes=cfg.hidden_sizes, activation=cfg.activation, residual=cfg.residual)
+                  hidden_sizes=cfg.hidden_sizes, activation=cfg.activation, residual=cfg.residual,
+                  skips=cfg.skips)
     if cfg.head == "tanh_gaussian":
         actor: nn.Module = TanhGaussianActor(**common, log_std_multiplier=cfg.log_std_multiplier,
                                              log_std_offset=cfg.log_std_offset)

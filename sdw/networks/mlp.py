@@ -1,4 +1,4 @@
-"""MLP bodies shared by actors and critics: plain (CORL's `nn.Sequential` layout) or residual."""
+"""MLP bodies shared by actors and critics: plain (CORL's `nn.Sequential` layout) or with skips."""
 
 from __future__ import annotations
 
@@ -30,38 +30,75 @@ class Scalar(nn.Module):
         return self.constant
 
 
-class ResidualMLP(nn.Module):
-    """h_1 = f(W_1 x + b_1); h_l = h_{l-1} + f(W_l h_{l-1} + b_l) where widths match; linear output.
+Skips = tuple[tuple[int, int], ...]
+"""Skip connections (from, to) between hidden layers, numbered from 1."""
 
-    A hidden layer whose input and output widths differ (the first one, or a change of width)
-    has no skip connection.
+
+def check_skips(skips: Skips, hidden_sizes: list[int] | tuple[int, ...]) -> None:
+    """Refuse skips that do not join two hidden layers of equal width, or two into one layer."""
+    targets = [j for _, j in skips]
+    if len(set(targets)) != len(targets):
+        raise ValueError(f"skips {list(map(list, skips))} join two skips into one hidden layer; "
+                         "give each layer at most one incoming skip.")
+    for i, j in skips:
+        if not 1 <= i < j <= len(hidden_sizes):
+            raise ValueError(f"skip [{i}, {j}] must join hidden layers 1 <= from < to <= "
+                             f"{len(hidden_sizes)} (hidden layers are numbered from 1).")
+        if hidden_sizes[i - 1] != hidden_sizes[j - 1]:
+            raise ValueError(f"skip [{i}, {j}] joins hidden layers of widths "
+                             f"{hidden_sizes[i - 1]} and {hidden_sizes[j - 1]}; they must match.")
+
+
+class ResidualMLP(nn.Module):
+    """Hidden layers h_j = f(W_j h_{j-1} + b_j) (+ h_i for a skip (i, j)), linear output.
+
+    Hidden layers are numbered from 1 (h_0 is the input); each skip (i, j) with 1 <= i < j adds
+    the output of hidden layer i to that of hidden layer j, after its activation.
     """
 
-    def __init__(self, sizes: list[int], activation: str):
+    def __init__(self, sizes: list[int], activation: str, skips: Skips):
         super().__init__()
         check_activation(activation)
+        check_skips(skips, sizes[1:-1])
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.activation = ACTIVATIONS[activation]()
+        self.skip_sources = {j: i for i, j in skips}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers[:-1]):
-            h = self.activation(layer(x))
-            x = x + h if has_skip(i, layer.in_features, layer.out_features) else h
-        return self.layers[-1](x)
+        hidden = [x]
+        for j, layer in enumerate(self.layers[:-1], start=1):
+            h = self.activation(layer(hidden[-1]))
+            if j in self.skip_sources:
+                h = hidden[self.skip_sources[j]] + h
+            hidden.append(h)
+        return self.layers[-1](hidden[-1])
 
 
 def has_skip(layer_index: int, in_features: int, out_features: int) -> bool:
-    """Whether hidden layer `layer_index` (0-based) of a residual MLP adds its input back."""
+    """Whether hidden layer `layer_index` (0-based) of a `residual` MLP adds its input back."""
     return layer_index > 0 and in_features == out_features
 
 
-def build_mlp(sizes: list[int], activation: str = "relu", residual: bool = False) -> nn.Module:
-    """Linear layers `sizes[0] -> ... -> sizes[-1]` with `activation` between them."""
+def residual_skips(hidden_sizes: list[int] | tuple[int, ...]) -> Skips:
+    """The skips of `residual=True`: every hidden layer adds its input where the widths match."""
+    return tuple((j, j + 1) for j in range(1, len(hidden_sizes))
+                 if has_skip(j, hidden_sizes[j - 1], hidden_sizes[j]))
+
+
+def build_mlp(sizes: list[int], activation: str = "relu", residual: bool = False,
+              skips: Skips = ()) -> nn.Module:
+    """Linear layers `sizes[0] -> ... -> sizes[-1]` with `activation` between them.
+
+    `residual` adds every hidden layer's input back where the widths match (`residual_skips`);
+    `skips` adds the given (from, to) skips instead.
+    """
     check_activation(activation)
     if len(sizes) < 2:
         raise ValueError(f"an MLP needs at least input and output sizes, got {sizes}.")
-    if residual:
-        return ResidualMLP(sizes, activation)
+    if residual and skips:
+        raise ValueError("give either residual=True or explicit skips, not both.")
+    if residual or skips:
+        return ResidualMLP(sizes, activation, skips or residual_skips(sizes[1:-1]))
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-2], sizes[1:-1]):
         layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
