@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from sdw.errors import UserError
+
 
 def current_umask() -> int:
     """The process umask (read by setting it and restoring it at once)."""
@@ -45,3 +47,47 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], None], mode: str = "wb")
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class UnwritableLocationError(UserError):
+    """A file a command must write cannot be written there."""
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why `atomic_write(path, ...)` would fail for lack of a writable place, or None if it would not.
+
+    Creates the missing parent directories and a probe file there (removed at once), so a
+    read-only, full or uncreatable location is found before the work whose result goes there.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return "it is a directory"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in path.parents if p.exists())
+        return f"{blocker} is a file, not a directory"
+    except OSError as e:
+        return _os_reason(e)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return _os_reason(e)
+    return None
+
+
+def _os_reason(err: OSError) -> str:
+    return f"{err.strerror or err}" + (f" ({err.filename})" if err.filename else "")
+
+
+def check_writable(path: Path, what: str) -> Path:
+    """`path` if a file can be written there, else an UnwritableLocationError naming it and the fix."""
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise UnwritableLocationError(
+            f"cannot write {what} {path}: {reason}. Choose a writable location or fix its "
+            "permissions."
+        )
+    return Path(path)

@@ -61,3 +61,75 @@ def test_console_script_example_then_info(tmp_path):
                                      capture_output=True, text=True).stdout)
     assert info["transitions"] == 300 and info["env_id"] == "Hopper-v4"
     assert info["episodes_complete"] >= 1 and info["action_max"] <= 1.0
+
+
+def assert_one_paragraph_error(capsys, *fragments: str) -> str:
+    """The CLI printed one error paragraph, no traceback, and it holds every fragment."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("sdw-data: error: ")
+    assert err.strip().count("\n") == 0, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def test_directory_given_as_the_hdf5_file(tmp_path, capsys):
+    folder = tmp_path / "hopper_medium-v2.hdf5"
+    folder.mkdir()
+    write_hdf5(folder / "hopper_medium-v2.hdf5", known_arrays())
+    assert main(["info", str(folder)]) == 2
+    assert_one_paragraph_error(capsys, f"{folder} is a directory, not an HDF5 file",
+                               "holds hopper_medium-v2.hdf5")
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    folder = tmp_path / "hopper_medium-v2.hdf5"
+    folder.mkdir()
+    for argv in (["--debug", "info", str(folder)], ["info", str(folder), "--debug"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "DatasetError" in err and "is a directory" in err
+
+
+def test_example_with_zero_steps_is_refused_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "hopper_random-x.hdf5"
+    with pytest.raises(SystemExit) as e:
+        main(["example", "--out", str(out), "--steps", "0"])
+    assert e.value.code == 2 and not out.exists()
+    assert "--steps: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_example_name_without_env_asks_for_the_env_option(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "mydata.hdf5"
+    assert main(["example", "--out", str(out), "--steps", "50"]) == 2
+    assert_one_paragraph_error(capsys, "'mydata'", "--env Hopper-v4")
+    assert not out.exists()
+    assert main(["example", "--out", str(out), "--steps", "50", "--env", "Hopper-v4"]) == 0
+    assert f"sdw-data info {out} --env Hopper-v4" in capsys.readouterr().out
+    assert main(["info", str(out), "--env", "Hopper-v4", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["transitions"] == 50 and info["env_id"] == "Hopper-v4"
+
+
+def test_example_unknown_env_is_named(tmp_path, capsys):
+    assert main(["example", "--out", str(tmp_path / "x.hdf5"), "--env", "Hoppr-v4"]) == 2
+    assert_one_paragraph_error(capsys, "'Hoppr-v4' cannot be created")
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
+def test_example_unwritable_out_fails_before_collecting(tmp_path, capsys, monkeypatch, where):
+    def no_collection(*args, **kwargs):
+        raise AssertionError("collected although the output cannot be written")
+
+    monkeypatch.setattr("sdw.data.cli.collect_random_transitions", no_collection)
+    blocker = tmp_path / "blocker"
+    if where == "under-a-file":
+        blocker.write_text("a file")
+        out = blocker / "hopper_random-x.hdf5"
+        expected = f"{blocker} is a file, not a directory"
+    else:
+        out = tmp_path / "hopper_random-x.hdf5"
+        out.mkdir()
+        expected = "it is a directory"
+    assert main(["example", "--out", str(out)]) == 2
+    assert_one_paragraph_error(capsys, f"cannot write the example dataset {out}", expected)

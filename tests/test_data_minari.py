@@ -75,6 +75,17 @@ def test_absent_dataset_without_download_says_how_to_get_it(isolated_data_dirs):
     assert list(minari_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize("how", ["id", "config"])
+def test_absent_local_dataset_says_how_to_rebuild_it(isolated_data_dirs, how):
+    _, minari_dir = isolated_data_dirs
+    with pytest.raises(DatasetError) as e:
+        load_dataset("sdw/walker2d/medium-v0" if how == "id" else "local-walker2d-medium")
+    message = str(e.value)
+    assert "sdw-collect mode=rebuild env=walker2d" in message and str(minari_dir) in message
+    assert "download: true" not in message
+    assert list(minari_dir.iterdir()) == []
+
+
 def test_download_offline_fails_fast_with_instructions(isolated_data_dirs):
     _, minari_dir = isolated_data_dirs
     start = time.perf_counter()

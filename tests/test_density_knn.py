@@ -66,9 +66,15 @@ def test_duplicates_get_a_finite_density():
 
 
 def test_too_few_states_or_neighbours_fail_clearly():
-    with pytest.raises(DensityError, match="at least 11 states"):
+    with pytest.raises(DensityError, match="k=10 needs at least"):
         KNNDensity(k=10).fit(np.zeros((10, 2)))
     x = np.random.default_rng(0).standard_normal((400, 2))
     knn = KNNDensity(k=50, exact_max_states=0, nlist=100, nprobe=1).fit(x)
     with pytest.raises(DensityError, match="raise density.nprobe"):
         knn.fitted_log_density()
+
+
+@pytest.mark.parametrize(("k", "n"), [(10, 10), (25, 12)])
+def test_k_not_below_the_number_of_states_names_k_and_n(k, n):
+    with pytest.raises(DensityError, match=rf"knn k={k} .* N={n}: set density.k below {n}"):
+        KNNDensity(k=k).fit(np.random.default_rng(0).standard_normal((n, 3)))

@@ -123,6 +123,15 @@ def test_bad_settings_and_input_are_named():
         make_weighting("tempred")
 
 
+@pytest.mark.parametrize("alpha", [-1.0, -0.01])
+def test_negative_alpha_is_refused_because_it_favours_dense_states(alpha):
+    with pytest.raises(DensityError, match=rf"alpha={alpha} is negative.*favour dense states"):
+        WeightingScheme(name="tempered", alpha=alpha)
+    cfg = {"_target_": "sdw.density.weighting.WeightingScheme", "name": "mine", "alpha": alpha}
+    with pytest.raises(DensityError, match="weighting 'mine': alpha="):
+        make_weighting(cfg)
+
+
 def test_state_weights_checks_indices():
     sw = StateWeights(np.zeros(10))
     assert sw(torch.tensor([0, 9])).shape == (2,)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
 
+from sdw.atomic import check_writable
 from sdw.data.d4rl import env_of
 from sdw.data.dataset import OfflineDataset
-from sdw.data.errors import DatasetError
 from sdw.data.example import collect_random_transitions, write_d4rl_hdf5
 from sdw.data.registry import dataset_names, resolve_source
+from sdw.data.validate import env_spaces
+from sdw.errors import UserError
 
 DEFAULT_EXAMPLE = "outputs/data/hopper_random-example.hdf5"
 
@@ -101,7 +105,10 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = describe(resolve_source(args.dataset).load())
+    source = resolve_source(args.dataset)
+    if args.env is not None:
+        source = dataclasses.replace(source, env_id=args.env)
+    info = describe(source.load())
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -111,10 +118,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    env_id = env_of(out.stem.replace("_", "-"))
+    env_id = args.env or env_of(out.stem.replace("_", "-"))
+    env_spaces(env_id)
+    check_writable(out, "the example dataset")
     print(f"collecting {args.steps:,} random-policy transitions in {env_id} ...", flush=True)
     write_d4rl_hdf5(out, collect_random_transitions(env_id, args.steps, args.seed))
-    print(f"wrote {out}  (describe it with: sdw-data info {out})")
+    env_option = "" if args.env is None else f" --env {args.env}"
+    print(f"wrote {out}  (describe it with: sdw-data info {out}{env_option})")
     return 0
 
 
@@ -124,29 +134,55 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect the offline datasets sdw can read: D4RL HDF5 files, Minari datasets "
                     "and the project's own local datasets.",
     )
+    debug_help = "show the full traceback of an error, not only its message"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="configured datasets (conf/dataset/) and whether each is present "
+    sub.add_parser("list", parents=[common], help="configured datasets (conf/dataset/) and whether each is present "
                                 "locally").set_defaults(func=cmd_list)
-    info = sub.add_parser("info", help="size, episodes, returns (raw and normalised), state statistics")
+    info = sub.add_parser("info", parents=[common], help="size, episodes, returns (raw and normalised), state statistics")
     info.add_argument("dataset", help="a configured name (see `sdw-data list`), a path to a "
                                       "D4RL-layout .hdf5 file, or a Minari dataset id")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    info.add_argument("--env", default=None,
+                      help="gymnasium env id the data is evaluated on (e.g. Hopper-v4); needed for "
+                           "a .hdf5 file whose name does not start with hopper, halfcheetah or "
+                           "walker2d")
     info.set_defaults(func=cmd_info)
-    example = sub.add_parser("example", help="collect a small random-policy dataset in D4RL layout "
+    example = sub.add_parser("example", parents=[common], help="collect a small random-policy dataset in D4RL layout "
                                              "(works offline; the env comes from the file name)")
     example.add_argument("--out", default=DEFAULT_EXAMPLE,
                          help=f"output .hdf5 path, named <env>_<level>...; default {DEFAULT_EXAMPLE}")
-    example.add_argument("--steps", type=int, default=5000, help="transitions to collect")
+    example.add_argument("--env", default=None,
+                         help="gymnasium env id to collect in (e.g. Hopper-v4); default: from the "
+                              "file name")
+    example.add_argument("--steps", type=positive_int, default=5000,
+                         help="transitions to collect (at least 1)")
     example.add_argument("--seed", type=int, default=0, help="env and action-sampling seed")
     example.set_defaults(func=cmd_example)
     return parser
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; bad input (a `UserError`) prints one paragraph and exits 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except DatasetError as e:
+    except UserError as e:
+        if args.debug:
+            traceback.print_exc()
         print(f"sdw-data: error: {e}", file=sys.stderr)
         return 2
 

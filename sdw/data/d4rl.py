@@ -36,8 +36,10 @@ def env_of(name: str) -> str:
     prefix = name.split("-", 1)[0]
     if prefix not in D4RL_ENVS:
         raise DatasetError(
-            f"D4RL dataset name {name!r} does not start with one of {sorted(D4RL_ENVS)}; "
-            "pass env_id explicitly for other datasets."
+            f"cannot tell the evaluation env of dataset {name!r}: its name does not start with one "
+            f"of {sorted(D4RL_ENVS)}. Name the file <env>_<level>.hdf5 (e.g. "
+            "hopper_random-mine.hdf5), or give the env explicitly: `env_id: Hopper-v4` in the "
+            "dataset config, `--env Hopper-v4` on sdw-data."
         )
     return D4RL_ENVS[prefix]
 
@@ -77,6 +79,13 @@ class D4RLSource:
                 "~/.d4rl/datasets). Download it where the network allows and copy it there, "
                 "or set `path:`."
             )
+        if path.is_dir():
+            inside = sorted(p.name for p in path.glob("*.hdf5"))
+            raise DatasetError(
+                f"{path} is a directory, not an HDF5 file: pass the .hdf5 file itself"
+                + (f" (the directory holds {', '.join(inside[:5])})." if inside
+                   else " (the directory holds no .hdf5 file).")
+            )
         env_id = self.env_id or env_of(self.dataset_name)
         arrays = _read_hdf5(path)
         validate_arrays(arrays, origin=str(path), env_id=env_id)
@@ -103,9 +112,10 @@ def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError) as e:
+        reason = " ".join(str(e).split())
         raise DatasetError(
-            f"{path} is not a readable HDF5 file ({e}); it is probably truncated or corrupt: "
-            "delete it and download it again."
+            f"{path} is not a readable HDF5 file ({reason}); it is probably truncated or corrupt: "
+            "delete it and download it again (or regenerate it)."
         ) from e
     return {
         "observations": arrays["observations"].astype(np.float32, copy=False),

@@ -16,6 +16,8 @@ from sdw.data.scores import ReferenceScores
 from sdw.data.validate import validate_arrays
 
 NETWORK_CHECK_TIMEOUT_S = 3.0
+LOCAL_NAMESPACE = "sdw/"
+"""Dataset ids the project's collector writes (`sdw/<env>/<level>-v0`); no remote holds them."""
 
 
 def minari_root() -> Path:
@@ -59,11 +61,12 @@ class MinariSource:
 
         dataset_id = self.dataset_id
         if not self.is_present():
-            if self.source == "local":
+            if self.source == "local" or dataset_id.startswith(LOCAL_NAMESPACE):
+                env = dataset_id.split("/")[1] if dataset_id.count("/") == 2 else "<env>"
                 raise DatasetError(
-                    f"local dataset {dataset_id!r} is not in {self.location()}: build it with "
-                    "`sdw-collect` (docs/datasets.md), or point $MINARI_DATASETS_PATH at the "
-                    "directory that holds it."
+                    f"local dataset {dataset_id!r} is not in {self.location()}: rebuild it offline "
+                    f"with `sdw-collect mode=rebuild env={env}` (docs/datasets.md), or point "
+                    "$MINARI_DATASETS_PATH at the directory that holds it."
                 )
             if not self.download:
                 raise DatasetError(

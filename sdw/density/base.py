@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from sdw.errors import UserError
 
-class DensityError(ValueError):
+
+class DensityError(UserError, ValueError):
     """A density estimator or weighting got input it cannot use; the message says how to fix it."""
 
 

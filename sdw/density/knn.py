@@ -66,6 +66,13 @@ class KNNDensity(DensityEstimator):
         return len(self.fitted_states) <= self.exact_max_states
 
     def fit(self, states: np.ndarray) -> KNNDensity:
+        n = len(np.asarray(states))
+        if n <= self.k:
+            raise DensityError(
+                f"knn k={self.k} needs at least k + 1 = {self.k + 1} states (each state's k-th "
+                f"neighbour among the others), got N={n}: set density.k below {n} or fit on more "
+                "states."
+            )
         states = self._remember(states, min_states=self.k + 1)
         n, dim = states.shape
         if self.exact:

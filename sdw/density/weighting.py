@@ -41,6 +41,12 @@ class WeightingScheme:
         where = f"weighting {self.name!r}"
         if not math.isfinite(self.alpha):
             raise DensityError(f"{where}: alpha must be finite, got {self.alpha}.")
+        if self.alpha < 0:
+            raise DensityError(
+                f"{where}: alpha={self.alpha} is negative, so w = p^-alpha would grow with the "
+                "density and favour dense states, the opposite of SDW. Use alpha > 0 (1 = inverse "
+                "density, 0 < alpha < 1 tempered) or alpha = 0 for no weighting."
+            )
         if self.normalise not in NORMALISATIONS:
             raise DensityError(f"{where}: normalise={self.normalise!r}; use one of {NORMALISATIONS}.")
         if self.compose not in COMPOSITIONS:
