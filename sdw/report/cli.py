@@ -1,0 +1,184 @@
+"""`sdw-report DIR...`: run directories -> runs.csv -> tables, plots, steps to score (Hydra app).
+
+Bare paths on the command line become a `dirs=[...]` override before Hydra parses it, so
+`sdw-report A B out=X` and `sdw-report dirs=[A,B] out=X` are the same command.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from sdw.atomic import atomic_write
+from sdw.config import config_dir
+from sdw.errors import UserError
+from sdw.report import plots, speed, tables
+from sdw.report.collect import Run, collect_runs, label, write_runs_csv
+from sdw.report.curves import CURVE_STATUSES, grouped_curves
+
+log = logging.getLogger("sdw.report")
+
+# Hydra flags whose value is the next argument (so it is not taken for a directory).
+_FLAGS_WITH_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+                     "-c", "--cfg", "-p", "--package", "--experimental-rerun"}
+_INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def argv_to_overrides(argv: Sequence[str]) -> list[str]:
+    """Hydra's argv with every bare path (an existing path, or an argument without `=`) gathered
+    into one `dirs=[...]` override, placed first so an explicit `dirs=` still wins."""
+    paths, rest = [], []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        takes_value = arg in _FLAGS_WITH_VALUE or (
+            arg == "--info" and i + 1 < len(argv) and argv[i + 1] in _INFO_VALUES)
+        if arg.startswith("-"):
+            rest += argv[i:i + 1 + takes_value]
+            i += 1 + takes_value
+            continue
+        (paths if _is_path(arg) else rest).append(arg)
+        i += 1
+    if not paths:
+        return rest
+    quoted = ",".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in paths)
+    return [f"dirs=[{quoted}]", *rest]
+
+
+def _is_path(arg: str) -> bool:
+    return os.path.exists(arg) or "=" not in arg
+
+
+def run(cfg: DictConfig) -> Path:
+    """Read the runs, write runs.csv, the tables, the plots and report.md; return the out dir."""
+    _check(cfg)
+    runs = collect_runs(list(cfg.dirs))
+    out = Path(cfg.out) if cfg.out else Path(cfg.dirs[0]) / "report"
+    # Job directories under `out` itself (never the case for sdw-run output) are not reread.
+    runs = [r for r in runs if out.resolve() not in Path(r["run_dir"]).resolve().parents]
+    write_runs_csv(runs, out / "runs.csv")
+    where = OmegaConf.to_container(cfg.where) if cfg.where else {}
+    selected = select(runs, where)
+    log.info("%d jobs in %s (%s); %d selected by where=%s", len(runs),
+             ", ".join(map(str, cfg.dirs)), _status_counts(runs), len(selected), where)
+
+    spec = tables.TableSpec(**OmegaConf.to_container(cfg.table))
+    table = tables.build_table(selected, spec)
+    table_md = tables.to_markdown(table)
+    _write_text(out / "table.md", table_md)
+    _write_csv(out / "table.csv", tables.to_csv_rows(table))
+    _write_text(out / "table.tex", tables.to_latex(table))
+    sections = [f"# Report: {', '.join(map(str, cfg.dirs))}", "",
+                f"{len(runs)} jobs ({_status_counts(runs)}); one row each in runs.csv.", "",
+                f"## Table: {spec.value} by {spec.rows} and {spec.cols}", "", table_md]
+
+    if cfg.plots.enabled:
+        sections += _plots(selected, cfg, out)
+    if cfg.speed.enabled:
+        sections += _speed(selected, cfg, out)
+    _write_text(out / "report.md", "\n".join(sections))
+    print(table_md)
+    log.info("report written to %s", out)
+    return out
+
+
+def select(runs: Sequence[Run], where: dict) -> list[Run]:
+    """The runs whose columns equal every value of `where` (compared as text)."""
+    known = {c for r in runs for c in r.row}
+    for column in where:
+        if column not in known:
+            raise UserError(f"where: no runs.csv column {column!r}; the columns are: "
+                            f"{', '.join(sorted(known))}")
+    return [r for r in runs if all(label(r[k]) == label(v) for k, v in where.items())]
+
+
+def _plots(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
+    t, p = cfg.table, cfg.plots
+    curves = grouped_curves(runs, t.rows, t.cols, CURVE_STATUSES[p.curves_from])
+    drawn = [plots.plot_curves(curves, out / "score_vs_step.png", x="step", band=p.band,
+                               legend_title=t.rows),
+             plots.plot_curves(curves, out / "score_vs_time.png", x="elapsed", band=p.band,
+                               legend_title=t.rows),
+             plots.plot_ess(runs, t.rows, t.cols, out / "ess.png")]
+    lines = ["## Plots", ""]
+    lines += [f"![{path.stem}]({path.name})" for path in drawn if path is not None]
+    if not curves:
+        lines.append(f"No score curves: no {p.curves_from} run has an evaluation with a "
+                     f"normalised score in metrics.jsonl.")
+    weight_plots = [r["weights_png"] for r in runs if r["weights_png"]]
+    if weight_plots:
+        lines += ["", "Each run's weight histogram:", "",
+                  *(f"- [{Path(w).parent.name}](<{os.path.relpath(w, out)}>)" for w in weight_plots)]
+    return lines + [""]
+
+
+def _speed(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
+    s, p = cfg.speed, cfg.plots
+    curves = grouped_curves(runs, s.group_by, s.per, CURVE_STATUSES[p.curves_from])
+    results = speed.steps_to_score(curves, s.reference, s.reference_step)
+    text = speed.to_markdown(results, group_by=s.group_by, panel=s.per, reference=s.reference,
+                             reference_step=s.reference_step, decimals=cfg.table.decimals)
+    _write_text(out / "steps_to_score.md", text)
+    fields = list(speed.StepsToScore.__dataclass_fields__)
+    _write_csv(out / "steps_to_score.csv",
+               [fields] + [[getattr(r, f) for f in fields] for r in results])
+    targets = {r.panel: r.target for r in results if r.target is not None}
+    figures = [plots.plot_curves(curves, out / f"speed_vs_{x}.png", x=key, band=p.band,
+                                 legend_title=s.group_by, targets=targets)
+               for x, key in (("step", "step"), ("time", "elapsed"))]
+    return [text, *(f"![{f.stem}]({f.name})" for f in figures if f is not None), ""]
+
+
+def _check(cfg: DictConfig) -> None:
+    if cfg.plots.band not in plots.BANDS:
+        raise UserError(f"plots.band={cfg.plots.band!r}: use one of {', '.join(plots.BANDS)}")
+    if cfg.plots.curves_from not in CURVE_STATUSES:
+        raise UserError(f"plots.curves_from={cfg.plots.curves_from!r}: use one of "
+                        f"{', '.join(CURVE_STATUSES)}")
+
+
+def _status_counts(runs: Sequence[Run]) -> str:
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def _write_csv(path: Path, rows: list[list]) -> None:
+    atomic_write(path, lambda f: csv.writer(f, lineterminator="\n").writerows(
+        [["" if v is None else v for v in row] for row in rows]), mode="w")
+
+
+@hydra.main(version_base=None, config_path=str(config_dir()), config_name="report")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except UserError as e:
+        print(f"sdw-report: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point; `argv` (without the program name) for tests."""
+    saved = sys.argv
+    argv = saved[1:] if argv is None else list(argv)
+    sys.argv = ["sdw-report", *argv_to_overrides(argv)]
+    try:
+        _hydra_main()
+    finally:
+        sys.argv = saved
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Stage 1 of the report: every job directory (one holding `.hydra/config.yaml`) -> one row.
+
+Reads what the run-directory contract (docs/report.md) allows to be there and tolerates what it
+allows to be missing: a job without status.json is "incomplete", without eval.json it has no
+scores, a null score stays empty, an unreadable file puts its reason into the `error` column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from sdw.atomic import atomic_write
+from sdw.errors import UserError
+
+REFERENCES = ("random_subset", "whole_data_bc", "teacher")
+# Columns every runs.csv has, in this order; group choices come after `ess_fraction`, timings
+# (`time_<stage>`) after `last_eval_step`.
+LEADING_COLUMNS = ("run_dir", "status", "error", "method", "dataset", "seed", "score",
+                   "score_final", "score_final_std", *(f"ref_{r}" for r in REFERENCES),
+                   "ess_fraction")
+MIDDLE_COLUMNS = ("overrides", "outer_steps", "last_step", "last_eval_step", "last_elapsed")
+TRAILING_COLUMNS = ("git_commit", "started", "finished", "weights_png", "root")
+FIXED_COLUMNS = LEADING_COLUMNS + MIDDLE_COLUMNS + TRAILING_COLUMNS
+
+
+@dataclass
+class Curve:
+    """The periodic evaluations of one run (the `eval` lines of metrics.jsonl), in step order."""
+
+    steps: list[int] = field(default_factory=list)
+    elapsed: list[float | None] = field(default_factory=list)
+    scores: list[float | None] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """One job: its runs.csv row, its evaluation curve and the directory it was found under."""
+
+    row: dict[str, Any]
+    curve: Curve
+    root: Path
+
+    def __getitem__(self, column: str) -> Any:
+        return self.row.get(column)
+
+
+def label(value: Any) -> str:
+    """A row or column key as text (None -> "(none)")."""
+    return "(none)" if value is None or value == "" else str(value)
+
+
+def find_job_dirs(root: Path) -> list[Path]:
+    """Every directory under `root` (itself included) that holds `.hydra/config.yaml`, sorted."""
+    jobs = []
+    for here, subdirs, _ in os.walk(root):
+        if (Path(here) / ".hydra" / "config.yaml").is_file():
+            jobs.append(Path(here))
+            subdirs.clear()  # a job directory holds no further jobs
+            continue
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+    return sorted(jobs)
+
+
+def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
+    """All jobs under the given sweep or run directories (each searched recursively)."""
+    if not dirs:
+        raise UserError("no directories to report on: give them as `sdw-report DIR...` or "
+                        "`dirs=[DIR,...]`")
+    runs: list[Run] = []
+    for d in dirs:
+        root = Path(d)
+        if not root.is_dir():
+            raise UserError(f"{root}: no such directory (give a sweep or run directory written "
+                            f"by sdw-run)")
+        jobs = find_job_dirs(root)
+        if not jobs:
+            raise UserError(f"{root}: no job directory (one holding .hydra/config.yaml) below "
+                            f"it; is this an sdw-run output directory?")
+        runs.extend(read_run(job, root) for job in jobs)
+    return runs
+
+
+def read_run(job: Path, root: Path) -> Run:
+    """One job directory -> its row (see FIXED_COLUMNS) and evaluation curve."""
+    problems: list[str] = []
+    status = _read_json(job / "status.json", problems)
+    result = _read_json(job / "eval.json", problems)
+    config = _read_yaml(job / ".hydra" / "config.yaml", problems) or {}
+    hydra_cfg = _read_yaml(job / ".hydra" / "hydra.yaml", problems) or {}
+    overrides = _read_yaml(job / ".hydra" / "overrides.yaml", problems) or []
+    curve, last_step = read_metrics(job / "metrics.jsonl", problems)
+
+    status = status or {}
+    result = result or {}
+    choices = {group: value for group, value in
+               (_get(hydra_cfg, "hydra", "runtime", "choices") or {}).items()
+               if not str(group).startswith("hydra/")}
+    row: dict[str, Any] = {
+        "run_dir": str(job),
+        "status": status.get("status") or "incomplete",
+        "error": status.get("error"),
+        "method": status.get("method") or result.get("method") or config.get("method"),
+        "dataset": (_get(status, "dataset", "name") or result.get("dataset")
+                    or choices.get("dataset")),
+        "seed": _first(config.get("seed"), result.get("seed")),
+        "score": _number(_get(result, "last_k", "normalised_mean")),
+        "score_final": _number(_get(result, "standard", "normalised_mean")),
+        "score_final_std": _number(_get(result, "standard", "normalised_std")),
+        **{f"ref_{r}": _number(_get(result, "references", r, "normalised_mean"))
+           for r in REFERENCES},
+        "ess_fraction": _number(_first(_get(result, "weights", "ess_fraction"),
+                                       _get(status, "weights", "ess_fraction"))),
+    }
+    if row["ref_teacher"] is None:
+        row["ref_teacher"] = _number(_get(status, "teacher", "normalised"))
+    for group, value in choices.items():
+        row[f"{group}_choice" if group in FIXED_COLUMNS else str(group)] = value
+    row.update({
+        "overrides": " ".join(str(o) for o in overrides),
+        "outer_steps": _first(config.get("outer_steps"), result.get("outer_steps")),
+        "last_step": last_step,
+        "last_eval_step": curve.steps[-1] if curve.steps else None,
+        "last_elapsed": curve.elapsed[-1] if curve.elapsed else None,
+    })
+    for stage, seconds in (status.get("timings") or {}).items():
+        row[f"time_{stage}"] = _number(seconds)
+    weights_png = job / "weights.png"
+    row.update({
+        "git_commit": status.get("git_commit"),
+        "started": status.get("started"),
+        "finished": status.get("finished"),
+        "weights_png": str(weights_png) if weights_png.is_file() else None,
+        "root": str(root),
+    })
+    if problems:
+        row["error"] = "; ".join(filter(None, [row["error"], *problems]))
+    return Run(row=row, curve=curve, root=root)
+
+
+def read_metrics(path: Path, problems: list[str]) -> tuple[Curve, int | None]:
+    """The eval lines of metrics.jsonl as a curve, and the last outer step logged."""
+    curve = Curve()
+    if not path.is_file():
+        return curve, None
+    last_step = None
+    bad = 0
+    evals: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            step = int(entry["step"])
+        except (ValueError, KeyError, TypeError):
+            bad += 1  # a line cut short by a kill, for example
+            continue
+        if entry.get("type") == "step":
+            last_step = step if last_step is None else max(last_step, step)
+        elif entry.get("type") == "eval":
+            evals[step] = entry  # a resumed run may log a step twice: the last one wins
+    if bad:
+        problems.append(f"{path.name}: {bad} unreadable line(s) skipped")
+    for step in sorted(evals):
+        curve.steps.append(step)
+        curve.elapsed.append(_number(evals[step].get("elapsed")))
+        curve.scores.append(_number(evals[step].get("normalised_mean")))
+    return curve, last_step
+
+
+def columns_of(runs: Iterable[Run]) -> list[str]:
+    """runs.csv's columns: the fixed ones, group choices where they belong, timings after."""
+    choices: list[str] = []
+    timings: list[str] = []
+    for run in runs:
+        for column in run.row:
+            if column in FIXED_COLUMNS:
+                continue
+            target = timings if column.startswith("time_") else choices
+            if column not in target:
+                target.append(column)
+    return [*LEADING_COLUMNS, *choices, *MIDDLE_COLUMNS, *timings, *TRAILING_COLUMNS]
+
+
+def write_runs_csv(runs: Sequence[Run], path: Path) -> Path:
+    """One row per job; empty cells for values a job does not have."""
+    columns = columns_of(runs)
+
+    def write(f) -> None:
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for run in runs:
+            writer.writerow({c: "" if run.row.get(c) is None else run.row[c] for c in columns})
+
+    return atomic_write(path, write, mode="w")
+
+
+def _read_json(path: Path, problems: list[str]) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        problems.append(f"{path.name} unreadable ({e})")
+        return None
+    if not isinstance(value, dict):
+        problems.append(f"{path.name} is not a JSON object")
+        return None
+    return value
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    """A YAML file as plain containers, interpolations left unresolved (Hydra's own are not
+    resolvable outside Hydra)."""
+    if not path.is_file():
+        return None
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except Exception as e:  # noqa: BLE001 - any parse error becomes the row's error text
+        problems.append(f"{path.parent.name}/{path.name} unreadable ({type(e).__name__}: {e})")
+        return None
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for null, missing, non-numbers and NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None

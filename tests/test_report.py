@@ -1,0 +1,366 @@
+"""`sdw-report` on sweep directories the tests write by the run-directory contract
+(docs/report.md): exact table cells, listed failed and missing jobs, runs.csv, PNGs, LaTeX,
+and the steps-to-score table on known curves."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sdw.report.cli import argv_to_overrides, main
+
+HOPPER, WALKER = "local-hopper-medium", "local-walker2d-medium"
+METHODS = {"Av-PBC": ("avpbc", "none"), "SDW (knn)": ("avpbc", "tempered")}
+# Table score (eval.json last_k.normalised_mean) of every done job; None: the job did not finish.
+SCORES = {("Av-PBC", HOPPER, 0): 20.0, ("Av-PBC", HOPPER, 1): 30.0,
+          ("Av-PBC", WALKER, 0): 40.0, ("Av-PBC", WALKER, 1): None,  # failed
+          ("SDW (knn)", HOPPER, 0): 24.0, ("SDW (knn)", HOPPER, 1): 28.0,
+          ("SDW (knn)", WALKER, 0): 50.0, ("SDW (knn)", WALKER, 1): None}  # running, no eval.json
+RANDOM_SUBSET = {(HOPPER, 0): 10.0, (HOPPER, 1): 12.0, (WALKER, 0): 5.0, (WALKER, 1): 6.0}
+WHOLE_DATA_BC = {HOPPER: 45.0, WALKER: 60.0}
+TEACHER = {HOPPER: 52.5, WALKER: 70.0}
+ESS = {(HOPPER, 0): 0.2, (HOPPER, 1): 0.4, (WALKER, 0): 0.3, (WALKER, 1): 0.35}
+FAILED_ERROR = "RuntimeError: boom at outer step 60"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def evaluation(normalised):
+    return {"normalised_mean": normalised, "normalised_std": 1.0, "return_mean": 10 * normalised,
+            "return_std": 5.0, "students": 3, "episodes": 5,
+            "per_student": [{"normalised": normalised, "return": 10 * normalised}] * 3}
+
+
+def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
+              outer_optim: str = "paper", curve: list[tuple[int, float, float | None]],
+              score: float | None = None, ess: float | None = None, error: str | None = None,
+              overrides: list[str] | None = None) -> Path:
+    """One job directory exactly as the contract describes; eval.json only when `score` is set.
+    `curve`: (step, elapsed seconds, normalised score) of every periodic evaluation."""
+    objective, weighting = METHODS.get(method, ("avpbc", "none"))
+    (job / ".hydra").mkdir(parents=True)
+    config = {"seed": seed, "outer_steps": 100, "device": "cpu", "threads": 1,
+              "method": method, "dataset": {"dataset_id": dataset}, "eval": {"every": 50}}
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    hydra = {"hydra": {"run": {"dir": "outputs/runs/${now:%Y-%m-%d}"},
+                       "job": {"name": "${hydra.runtime.output_dir}"},
+                       "runtime": {"choices": {
+                           "dataset": dataset, "teacher": "td3bc", "density": "knn",
+                           "weighting": weighting, "objective": objective,
+                           "outer_optim": outer_optim, "eval": "standard", "logger": "local",
+                           "hydra/launcher": "joblib", "hydra/sweeper": "basic"}}}}
+    (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    overrides = overrides or [f"dataset={dataset}", f"weighting={weighting}", f"seed={seed}"]
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (job / "run.log").write_text("log\n")
+    lines = []
+    for step, elapsed, normalised in curve:
+        lines.append({"type": "step", "step": step, "outer_loss": 1.0, "inner_loss": 0.5,
+                      "grad_norm": 2.0, "seconds": 0.5, "elapsed": elapsed})
+        lines.append({"type": "eval", "step": step, "elapsed": elapsed,
+                      "normalised_mean": normalised, "normalised_std": 1.0,
+                      "return_mean": 100.0, "return_std": 5.0, "students": 3, "episodes": 5})
+    (job / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    weights = None if ess is None else {"ess_fraction": ess, "min": 0.01, "max": 20.0}
+    status_doc = {
+        "status": status, "error": error, "git_commit": "abc1234",
+        "started": "2026-11-30T18:00:00", "finished": None if status == "running" else
+        "2026-11-30T18:05:00", "method": method,
+        "dataset": {"name": dataset, "hash": "f00d", "transitions": 200_000},
+        "teacher": {"algorithm": "td3bc", "normalised": TEACHER[dataset], "source": "cache"},
+        "weights": weights,
+        "timings": {"dataset": 1.0, "teacher": 2.0, "weights": 3.0, "distill": 50.0,
+                    "evaluate": 10.0, "total": 66.0}}
+    (job / "status.json").write_text(json.dumps(status_doc))
+    if weights is not None:
+        (job / "weights.json").write_text(json.dumps(weights))
+        (job / "weights.png").write_bytes(PNG_MAGIC)
+    if score is not None:
+        refs = {"random_subset": evaluation(RANDOM_SUBSET.get((dataset, seed), 0.0)),
+                "whole_data_bc": evaluation(WHOLE_DATA_BC[dataset]),
+                "teacher": evaluation(TEACHER[dataset])}
+        result = {"method": method, "dataset": dataset, "env_id": "Hopper-v4", "seed": seed,
+                  "size": 256, "outer_steps": 100, "standard": evaluation(score + 1.0),
+                  "last_k": {"k": 2, "steps": [50, 100], "normalised_mean": score},
+                  "ensemble": None, "cross_architecture": {}, "cross_optimiser": {},
+                  "references": refs, "weights": None if ess is None else {"ess_fraction": ess}}
+        (job / "eval.json").write_text(json.dumps(result))
+    return job
+
+
+def job_name(method: str, dataset: str, seed: int) -> str:
+    objective, weighting = METHODS[method]
+    return f"dataset={dataset},objective={objective},seed={seed},weighting={weighting}"
+
+
+def write_sweep(root: Path) -> Path:
+    """2 datasets x 2 methods x 2 seeds: one job failed, one still running without eval.json."""
+    for (method, dataset, seed), score in SCORES.items():
+        sdw = method.startswith("SDW")
+        if score is not None:
+            curve = [(0, 0.0, 5.0), (50, 25.0 + seed, score - 2), (100, 50.0 + seed, score + 2)]
+            status, error = "done", None
+        elif method == "Av-PBC":
+            curve, status, error = [(0, 0.0, 5.0), (50, 25.0, 7.0)], "failed", FAILED_ERROR
+        else:
+            curve, status, error = [(0, 0.0, 5.0)], "running", None
+        write_job(root / job_name(method, dataset, seed), method=method, dataset=dataset,
+                  seed=seed, status=status, error=error, curve=curve, score=score,
+                  ess=ESS[(dataset, seed)] if sdw else None)
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    return root
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    return write_sweep(tmp_path / "sweeps" / "sdw-main")
+
+
+@pytest.fixture
+def report(sweep, tmp_path, monkeypatch):
+    """Run the CLI from an empty working directory; return (out dir, working dir)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    main([str(sweep)])
+    return sweep / "report", cwd
+
+
+def table_lines(path: Path) -> dict[str, list[str]]:
+    """Markdown table rows by their first cell (emphasis stripped)."""
+    rows = {}
+    for line in path.read_text().split("\n\n")[0].splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("*")] = cells[1:]
+    return rows
+
+
+def test_table_cells_are_mean_std_n_over_seeds(report):
+    out, _ = report
+    rows = table_lines(out / "table.md")
+    header = (out / "table.md").read_text().splitlines()[0]
+    assert header == f"| method | {HOPPER} | {WALKER} | Average | ESS/N |"
+    assert rows["Av-PBC"] == ["25.0 ± 5.0 (2)", "40.0 ± 0.0 (1)", "32.5", ""]
+    assert rows["SDW (knn)"] == ["26.0 ± 2.0 (2)", "50.0 ± 0.0 (1)", "38.0",
+                                 "0.300 (0.200–0.400)"]
+    assert rows["Random subset"] == ["11.0 ± 1.0 (2)", "5.0 ± 0.0 (1)", "8.0", ""]
+    assert rows["BC (whole data)"] == ["45.0 ± 0.0 (2)", "60.0 ± 0.0 (1)", "52.5", ""]
+    assert rows["Teacher"] == ["52.5 ± 0.0 (2)", "70.0 ± 0.0 (1)", "61.2", ""]
+    assert list(rows) == ["Av-PBC", "SDW (knn)", "Random subset", "BC (whole data)", "Teacher"]
+
+
+def test_failed_and_unfinished_jobs_are_listed_with_dirs_and_errors(report, sweep):
+    out, _ = report
+    text = (out / "table.md").read_text()
+    assert "### Failed and missing jobs (2)" in text
+    failed = sweep / job_name("Av-PBC", WALKER, 1)
+    running = sweep / job_name("SDW (knn)", WALKER, 1)
+    assert f"| Av-PBC | {WALKER} | 1 | failed | {failed} | {FAILED_ERROR} |" in text
+    assert f"| SDW (knn) | {WALKER} | 1 | running | {running} |  |" in text
+    assert (out / "report.md").read_text().count(FAILED_ERROR) == 1
+
+
+def test_a_seed_without_any_job_directory_is_listed(sweep, tmp_path):
+    shutil.rmtree(sweep / job_name("SDW (knn)", HOPPER, 1))
+    main([str(sweep), f"out={tmp_path / 'out'}"])
+    text = (tmp_path / "out" / "table.md").read_text()
+    assert table_lines(tmp_path / "out" / "table.md")["SDW (knn)"][0] == "24.0 ± 0.0 (1)"
+    assert f"| SDW (knn) | {HOPPER} | 1 | no job directory | — |" in text
+    assert "### Failed and missing jobs (3)" in text
+
+
+def test_runs_csv_has_one_row_per_job(report, sweep):
+    out, _ = report
+    with open(out / "runs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8
+    by_dir = {Path(r["run_dir"]).name: r for r in rows}
+    done = by_dir[job_name("SDW (knn)", HOPPER, 1)]
+    assert (done["status"], done["method"], done["dataset"], done["seed"]) == (
+        "done", "SDW (knn)", HOPPER, "1")
+    assert float(done["score"]) == 28.0 and float(done["score_final"]) == 29.0
+    assert float(done["ref_random_subset"]) == 12.0 and float(done["ref_teacher"]) == 52.5
+    assert float(done["ess_fraction"]) == 0.4 and float(done["time_distill"]) == 50.0
+    assert (done["weighting"], done["outer_optim"], done["dataset_choice"]) == (
+        "tempered", "paper", HOPPER)
+    assert done["overrides"] == f"dataset={HOPPER} weighting=tempered seed=1"
+    assert (done["last_step"], done["last_eval_step"]) == ("100", "100")
+    assert "hydra/launcher" not in done
+    failed = by_dir[job_name("Av-PBC", WALKER, 1)]
+    assert (failed["status"], failed["error"], failed["score"]) == ("failed", FAILED_ERROR, "")
+    assert failed["last_eval_step"] == "50"
+    running = by_dir[job_name("SDW (knn)", WALKER, 1)]
+    assert (running["status"], running["score"], running["ref_teacher"]) == (
+        "running", "", "70.0")
+    assert sorted(r["status"] for r in rows) == ["done"] * 6 + ["failed", "running"]
+
+
+def test_a_job_without_status_is_incomplete(tmp_path):
+    root = tmp_path / "runs"
+    job = write_job(root / "a", method="Av-PBC", dataset=HOPPER, seed=0, status="done",
+                    curve=[(0, 0.0, None)])
+    (job / "status.json").unlink()
+    (job / "metrics.jsonl").write_text((job / "metrics.jsonl").read_text() + '{"type": "ev')
+    main([str(root), f"out={tmp_path / 'out'}"])
+    with open(tmp_path / "out" / "runs.csv") as f:
+        (row,) = csv.DictReader(f)
+    assert row["status"] == "incomplete" and row["method"] == "Av-PBC"
+    assert row["dataset"] == HOPPER and row["score"] == ""
+    assert "1 unreadable line(s) skipped" in row["error"]
+    assert "| Av-PBC | local-hopper-medium | 0 | incomplete |" in (
+        tmp_path / "out" / "table.md").read_text()
+
+
+def test_csv_table_holds_the_numbers(report):
+    out, _ = report
+    with open(out / "table.csv") as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    sdw = rows["SDW (knn)"]
+    assert (float(sdw[f"{HOPPER} mean"]), float(sdw[f"{HOPPER} std"]), sdw[f"{HOPPER} n"]) == (
+        26.0, 2.0, "2")
+    assert float(sdw["average"]) == 38.0 and float(sdw["ess_fraction"]) == pytest.approx(0.3)
+    assert rows["Av-PBC"]["ess_fraction"] == ""
+    assert float(rows["Teacher"][f"{WALKER} mean"]) == 70.0
+
+
+def test_latex_table_is_a_booktabs_tabular_with_the_right_columns(report):
+    out, _ = report
+    tex = (out / "table.tex").read_text()
+    assert "\\begin{tabular}{lrrrr}" in tex and tex.rstrip().endswith("\\end{tabular}")
+    assert tex.count("\\toprule") == tex.count("\\bottomrule") == 1
+    body = [line for line in tex.splitlines() if line.endswith("\\\\")]
+    assert len(body) == 1 + 2 + 3  # header, methods, references
+    assert all(line.count(" & ") == 4 for line in body)
+    assert "Av-PBC & 25.0 $\\pm$ 5.0 (2) & 40.0 $\\pm$ 0.0 (1) & 32.5 &  \\\\" in tex
+    assert "local-hopper-medium" in tex and "0.300 (0.200--0.400)" in tex
+
+
+def test_plots_are_valid_pngs(report):
+    from matplotlib.image import imread
+
+    out, _ = report
+    for name in ("score_vs_step.png", "score_vs_time.png", "ess.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC), name
+        image = imread(out / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+        assert f"![{name[:-4]}]({name})" in (out / "report.md").read_text()
+
+
+def test_hydra_makes_no_outputs_or_log_files_in_the_working_directory(report):
+    _, cwd = report
+    assert list(cwd.iterdir()) == []
+
+
+def test_where_selects_runs_and_dirs_override_works(sweep, tmp_path):
+    other = tmp_path / "sweeps" / "adam"
+    write_job(other / "j0", method="Av-PBC", dataset=HOPPER, seed=0, status="done",
+              outer_optim="adam", curve=[(100, 10.0, 90.0)], score=90.0)
+    out = tmp_path / "out"
+    main([f"dirs=[{sweep},{other}]", f"out={out}", "where={outer_optim:adam}"])
+    rows = table_lines(out / "table.md")
+    assert rows["Av-PBC"] == ["90.0 ± 0.0 (1)", "90.0"]
+    assert "### Failed and missing jobs (0)" in (out / "table.md").read_text()
+    with open(out / "runs.csv") as f:
+        assert len(list(csv.DictReader(f))) == 9  # runs.csv keeps every job
+
+
+def test_a_cell_pooling_different_configs_gets_a_note(sweep, tmp_path):
+    job = sweep / "extra"
+    write_job(job, method="Av-PBC", dataset=HOPPER, seed=2, status="done", outer_optim="adam",
+              curve=[(100, 10.0, 90.0)], score=31.0,
+              overrides=[f"dataset={HOPPER}", "weighting=none", "outer_optim=adam", "seed=2"])
+    main([str(sweep), f"out={tmp_path / 'out'}"])
+    text = (tmp_path / "out" / "table.md").read_text()
+    assert f"Av-PBC / {HOPPER} pools runs whose overrides differ beyond the seed " \
+           f"(outer_optim: None, adam)" in text
+    # seed 2 now exists in the sweep, so every other cell misses it
+    assert text.count("| 2 | no job directory |") == 3
+
+
+def test_bad_input_exits_2_with_the_reason(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "nowhere")])
+    assert e.value.code == 2
+    assert "nowhere: no such directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "empty")])
+    assert "no job directory" in capsys.readouterr().err
+
+
+def test_unknown_table_column_names_the_columns(sweep, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([str(sweep), f"out={tmp_path / 'out'}", "table.cols=datset"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "no runs.csv column 'datset'" in err and "dataset_choice" in err
+
+
+def test_bare_paths_become_a_dirs_override(tmp_path):
+    job = tmp_path / "x=1,seed=0"
+    job.mkdir()
+    assert argv_to_overrides(["a/b", str(job), "out=o", "--cfg", "job", "-m"]) == [
+        f"dirs=['a/b','{job}']", "out=o", "--cfg", "job", "-m"]
+    assert argv_to_overrides(["out=o", "--help"]) == ["out=o", "--help"]
+    assert argv_to_overrides(["it's"]) == ["dirs=['it\\'s']"]
+
+
+def test_console_script_help_explains_usage(tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = subprocess.run([sys.executable, "-m", "sdw.report.cli", "--help"], cwd=cwd,
+                            capture_output=True, text=True, check=True)
+    assert "sdw-report DIR [DIR ...] [key=value ...]" in result.stdout
+    assert "speed:" in result.stdout and "rows: method" in result.stdout
+    assert list(cwd.iterdir()) == []
+
+
+def write_speed_sweep(root: Path) -> Path:
+    """Known curves, 2 seeds each, evaluated every 100 steps to 600 on one dataset:
+    paper = step/20 (30 at step 600, elapsed 1 s/step); adam = step/10 +- 2 over seeds
+    (mean reaches 30 at step 300, elapsed 1.2 s/step); slow = step/40 (never reaches 30)."""
+    slopes = {"paper": (20, 1.0, 0.0), "adam": (10, 1.2, 2.0), "slow": (40, 1.0, 0.0)}
+    for optim, (divisor, secs, spread) in slopes.items():
+        for seed, sign in ((0, -1), (1, 1)):
+            curve = [(s, s * secs, s / divisor + sign * spread) for s in range(0, 601, 100)]
+            write_job(root / f"outer_optim={optim},seed={seed}", method="Av-PBC",
+                      dataset=HOPPER, seed=seed, status="done", outer_optim=optim, curve=curve,
+                      score=curve[-1][2], overrides=[f"outer_optim={optim}", f"seed={seed}"])
+    return root
+
+
+def test_steps_to_score_on_known_curves(tmp_path):
+    root = write_speed_sweep(tmp_path / "tts")
+    out = tmp_path / "out"
+    main([str(root), f"out={out}", "speed.enabled=true", "table.rows=outer_optim"])
+    with open(out / "steps_to_score.csv") as f:
+        rows = {r["group"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"paper", "adam", "slow"}
+    paper, adam, slow = rows["paper"], rows["adam"], rows["slow"]
+    assert float(paper["target"]) == 30.0 and paper["panel"] == HOPPER
+    assert (int(paper["step"]), float(paper["step_ratio"]), float(paper["time_ratio"])) == (
+        600, 1.0, 1.0)
+    assert (int(adam["step"]), float(adam["step_ratio"])) == (300, 0.5)
+    assert float(adam["seconds"]) == pytest.approx(360.0)
+    assert float(adam["time_ratio"]) == pytest.approx(0.6)
+    assert (slow["step"], slow["note"], float(slow["best"])) == ("", "not reached", 15.0)
+    md = (out / "steps_to_score.md").read_text()
+    assert f"| {HOPPER} | adam | 2 | 30.0 | 300 | 0.50 | 360 | 0.60 | 60.0 (600) |  |" in md
+    for name in ("speed_vs_step.png", "speed_vs_time.png"):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+    assert "## Steps to score" in (out / "report.md").read_text()
+
+
+def test_steps_to_score_says_why_there_is_no_target(tmp_path):
+    root = write_speed_sweep(tmp_path / "tts")
+    out = tmp_path / "out"
+    main([str(root), f"out={out}", "speed.enabled=true", "speed.reference_step=650"])
+    md = (out / "steps_to_score.md").read_text()
+    assert "paper has no evaluation of all its seeds at step 650 (evaluated at: 0, 100" in md
+    main([str(root), f"out={out}", "speed.enabled=true", "speed.reference=sgd"])
+    assert "no runs of sgd" in (out / "steps_to_score.md").read_text()
