@@ -15,12 +15,15 @@ from sdw.networks.actor import ActorConfig, build_actor
 
 def train_student(synthetic: SyntheticSet, student: ActorConfig, optim: InnerOptimConfig,
                   steps: int | None = None, seed: int = 0,
-                  device: str | torch.device = "cpu") -> nn.Module:
-    """A fresh student trained by full-batch BC on `synthetic`; returned in eval mode.
+                  device: str | torch.device = "cpu", batch_size: int | None = None) -> nn.Module:
+    """A fresh student trained by BC on `synthetic`; returned in eval mode.
 
     One torch.optim optimiser lives through all `steps` (default `optim.steps`), so momentum and
     Adam moments carry over between steps. Initialisation and head noise come from one generator
-    seeded with `seed`, in the order the distillation's inner loop draws them.
+    seeded with `seed`, in the order the distillation's inner loop draws them. Every step uses
+    the whole set (the inner loop's full batch) unless `batch_size` is given: then each step
+    draws that many pairs uniformly with replacement from the same generator, before the noise
+    (minibatch BC on a large set, e.g. the whole dataset).
     """
     generator = torch.Generator(device).manual_seed(seed)
     actor = build_actor(student, synthetic.obs_dim, synthetic.act_dim, generator, device)
@@ -29,8 +32,12 @@ def train_student(synthetic: SyntheticSet, student: ActorConfig, optim: InnerOpt
     actions = torch.as_tensor(synthetic.actions, device=device)
     sampled = student.head == "tanh_gaussian" and student.sample_actions
     for _ in range(optim.steps if steps is None else steps):
-        pred = actor(states, deterministic=not sampled, generator=generator)
-        loss = ((pred - actions) ** 2).mean()
+        x, y = states, actions
+        if batch_size is not None:
+            idx = torch.randint(len(states), (batch_size,), generator=generator, device=device)
+            x, y = states[idx], actions[idx]
+        pred = actor(x, deterministic=not sampled, generator=generator)
+        loss = ((pred - y) ** 2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

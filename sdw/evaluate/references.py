@@ -1,0 +1,169 @@
+"""The references every evaluation is read against, computed once per dataset and cached.
+
+- random_subset: `students` random real subsets of the synthetic set's size (qlearning view,
+  states normalised with the dataset's statistics; DD-Ranking's fair baseline), each scored by
+  one fresh student trained on it with the inner-loop recipe, exactly like a synthetic set.
+  Subset i is the distillation's `real` initialisation for seed `seed + i`.
+- whole_data_bc: `bc_students` students of the student architecture, each trained by minibatch
+  BC (Adam, `bc_lr`) on the whole qlearning view for `bc_steps` steps of `bc_batch_size` pairs
+  (a CPU budget: CORL's BC runs 1M steps; see docs/distillation.md).
+- teacher: the teacher's deterministic policy, `students x episodes` episodes (its own
+  evaluation is reused when it has at least that many full-length episodes).
+
+Each is cached as JSON under `cache_dir`, keyed by the dataset's content hash and every setting
+that changes the number, so a sweep computes each once per dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sdw.atomic import atomic_write
+from sdw.data.dataset import OfflineDataset
+from sdw.distill.inner_optim import InnerOptimConfig
+from sdw.distill.loop import real_pairs
+from sdw.distill.student import student_policy, train_student
+from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
+from sdw.evaluate.protocol import EvalProtocol
+from sdw.evaluate.rollout import rollout_policies
+from sdw.evaluate.summary import describe, summarise
+from sdw.networks.actor import ActorConfig
+from sdw.teacher.base import Teacher
+
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+"""Bump when the way a reference is computed changes: older cache entries are then ignored."""
+
+KINDS = ("random_subset", "whole_data_bc", "teacher")
+
+
+def reference_evaluations(dataset: OfflineDataset, teacher: Teacher | None,
+                          protocol: EvalProtocol, student: ActorConfig, inner: InnerOptimConfig,
+                          size: int, cache_dir: str | Path | None,
+                          device: str | torch.device = "cpu") -> dict:
+    """{"random_subset", "whole_data_bc", "teacher"}: each the "standard" fields or None.
+
+    None: `protocol.references` is false, there is no teacher, the subset size exceeds the
+    dataset, or `bc_steps` is 0.
+    """
+    result: dict = dict.fromkeys(KINDS)
+    if not protocol.references:
+        return result
+    common = {"version": CACHE_VERSION, "dataset": dataset.content_hash,
+              "env_id": dataset.metadata.env_id, "students": protocol.students,
+              "episodes": protocol.episodes, "seed": protocol.seed,
+              "max_episode_steps": protocol.max_episode_steps}
+    learner = {**common, "student": student.to_dict()}
+    n = len(dataset.qlearning_view())
+    if size <= n:
+        result["random_subset"] = _cached(
+            cache_dir, "random_subset", {**learner, "size": size, "inner": inner.to_dict()},
+            lambda: _random_subset(dataset, protocol, student, inner, size, device))
+    else:
+        logger.warning("no random-subset reference: size %d exceeds the %d pairs of %s", size, n,
+                       dataset.metadata.name)
+    if protocol.bc_steps:
+        bc = {"students": protocol.bc_students, "steps": protocol.bc_steps,
+              "batch_size": protocol.bc_batch_size, "lr": protocol.bc_lr}
+        result["whole_data_bc"] = _cached(
+            cache_dir, "whole_data_bc", {**learner, "bc": bc},
+            lambda: _whole_data_bc(dataset, protocol, student, device))
+    if teacher is not None:
+        identity = _teacher_identity(teacher)
+        compute = lambda: _teacher(dataset, teacher, protocol, device)  # noqa: E731
+        result["teacher"] = (_cached(cache_dir, "teacher", {**common, "teacher": identity},
+                                     compute) if identity is not None else compute())
+    for kind, value in result.items():
+        if value is not None:
+            logger.info("reference %s: %s", kind, describe(value))
+    return result
+
+
+def _cached(cache_dir: str | Path | None, kind: str, key: dict, compute) -> dict:
+    """The cached result for `key`, else `compute()`, written atomically to the cache."""
+    if cache_dir is None:
+        return compute()
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = Path(cache_dir) / f"{kind}-{digest}.json"
+    if path.exists():
+        try:
+            entry = json.loads(path.read_text())
+            if entry["key"] == json.loads(json.dumps(key)):
+                logger.info("reference %s from cache %s", kind, path)
+                return entry["result"]
+        except (ValueError, KeyError) as e:
+            logger.warning("ignoring unreadable reference cache %s (%s)", path, e)
+    result = compute()
+    atomic_write(path, lambda f: json.dump({"key": key, "result": result}, f, indent=1),
+                 mode="w")
+    return result
+
+
+def _real_set(dataset: OfflineDataset, states: np.ndarray, actions: np.ndarray,
+              method: str) -> SyntheticSet:
+    meta = dataset.metadata
+    return SyntheticSet(states, actions, dataset.state_normaliser(), meta.env_id, meta.name,
+                        dataset.content_hash, method)
+
+
+def _random_subset(dataset: OfflineDataset, protocol: EvalProtocol, student: ActorConfig,
+                   inner: InnerOptimConfig, size: int, device) -> dict:
+    """One student per random subset: subset i and student i both use seed `seed + i`."""
+    normaliser = dataset.state_normaliser()
+    states, actions = real_pairs(dataset, normaliser, torch.device("cpu"))
+    policies = []
+    for seed in protocol.student_seeds():
+        generator = torch.Generator().manual_seed(seed)
+        s, a = initial_pairs(SyntheticConfig(size=size, init="real"), states, actions, generator)
+        subset = _real_set(dataset, s.numpy(), a.numpy(), "random-subset")
+        actor = train_student(subset, student, inner, seed=seed, device=device)
+        policies.append(student_policy(actor, device))
+    return protocol.score(policies, dataset.metadata.env_id, normaliser,
+                          dataset.metadata.reference_scores)
+
+
+def _whole_data_bc(dataset: OfflineDataset, protocol: EvalProtocol, student: ActorConfig,
+                   device) -> dict:
+    states, actions = real_pairs(dataset, dataset.state_normaliser(), torch.device("cpu"))
+    whole = _real_set(dataset, states.numpy(), actions.numpy(), "whole-data-bc")
+    adam = InnerOptimConfig(name="adam", lr=protocol.bc_lr, steps=protocol.bc_steps)
+    bc = dataclasses.replace(protocol, students=protocol.bc_students)
+    return bc.evaluate_set(whole, student, adam, dataset.metadata.reference_scores, device,
+                           batch_size=protocol.bc_batch_size)
+
+
+def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, device) -> dict:
+    needed = protocol.students * protocol.episodes
+    scores = dataset.metadata.reference_scores
+    own = getattr(teacher, "evaluation", None)
+    if (own and protocol.max_episode_steps is None and len(own.get("returns") or []) >= needed):
+        return {**summarise(np.asarray(own["returns"])[None], scores),
+                "source": f"the teacher's own evaluation (seed {own.get('seed')})"}
+    params = next(iter(getattr(teacher, "parameters", lambda: iter(()))()), None)
+    teacher_device = params.device if params is not None else torch.device(device)
+
+    @torch.no_grad()
+    def act(states: np.ndarray) -> np.ndarray:
+        s = torch.as_tensor(states, device=teacher_device)
+        return teacher.act(s, deterministic=True).cpu().numpy()
+
+    returns, _ = rollout_policies([act], dataset.metadata.env_id, needed, protocol.seed,
+                                  normaliser=teacher.normaliser,
+                                  max_episode_steps=protocol.max_episode_steps)
+    return {**summarise(returns, scores), "source": "rollout"}
+
+
+def _teacher_identity(teacher: Teacher) -> dict | None:
+    """What identifies a trained teacher for the cache (its summary without scores), or None."""
+    summary = getattr(teacher, "summary", None)
+    if summary is None:
+        return None
+    return {k: v for k, v in summary().items() if k not in ("evaluation", "history")}
