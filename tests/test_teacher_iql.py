@@ -14,6 +14,7 @@ from test_teacher_td3bc import (assert_same_weights, bc_mse, data_tensors, forbi
 
 from sdw.teacher.base import Teacher
 from sdw.teacher.iql import IQLConfig, IQLTeacher, IQLTrainer, reward_scale
+from sdw.teacher.offline_rl import TeacherDivergedError
 from sdw.teacher.train import load_teacher, teacher_config_path, train_teacher
 
 
@@ -181,3 +182,12 @@ def test_reward_scale_needs_distinct_returns(dataset):
     flat = replace(dataset, rewards=np.ones_like(dataset.rewards))
     with pytest.raises(ValueError, match="normalize_reward"):
         reward_scale(flat)
+
+
+def test_diverged_training_is_an_error_and_caches_nothing(dataset, tmp_path):
+    cfg = replace(SMALL, actor_lr=1e30, critic_lr=1e30, value_lr=1e30, checkpoint_every=50)
+    with pytest.raises(TeacherDivergedError) as e:
+        train_teacher(dataset, cfg, tmp_path / "cache")
+    assert "iql teacher training on 'tiny-linear' diverged by step 50" in str(e.value)
+    assert "actor_lr=1e+30, critic_lr=1e+30, value_lr=1e+30" in str(e.value)
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []

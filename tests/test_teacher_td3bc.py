@@ -19,7 +19,7 @@ from sdw.data.scores import D4RL_REFERENCE_SCORES
 from sdw.teacher import train as train_module
 from sdw.teacher.base import Teacher
 from sdw.teacher.cache import TeacherCache, config_hash
-from sdw.teacher.offline_rl import MLPEnsemble
+from sdw.teacher.offline_rl import MLPEnsemble, TeacherDivergedError
 from sdw.teacher.td3bc import TD3BCConfig, TD3BCTeacher, TD3BCTrainer
 from sdw.teacher.train import teacher_config_path, train_teacher
 
@@ -397,3 +397,80 @@ def test_bad_config_is_rejected_with_the_field_name(dataset):
 
 def test_cache_ignores_missing_entry(tmp_path):
     assert TeacherCache(tmp_path).load(tmp_path / "nope.pt", {}) is None
+
+
+def cache_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(("checkpoint_every", "found_by"), [(0, "critic_loss"), (50, "weights")])
+def test_diverged_training_is_an_error_and_caches_nothing(dataset, tmp_path, checkpoint_every,
+                                                           found_by):
+    cfg = replace(SMALL, actor_lr=1e30, critic_lr=1e30, checkpoint_every=checkpoint_every)
+    cache = tmp_path / "cache"
+    with pytest.raises(TeacherDivergedError) as e:
+        train_teacher(dataset, cfg, cache)
+    message = str(e.value)
+    step = checkpoint_every or SMALL.log_every
+    assert f"diverged by step {step} (not finite: {found_by}" in message
+    assert "actor_lr=1e+30, critic_lr=1e+30" in message and "defaults actor_lr=0.0003" in message
+    assert "'tiny-linear'" in message and "\n" not in message
+    assert cache_files(cache) == []
+
+
+def test_divergence_removes_the_checkpoint_of_the_run(dataset, tmp_path, monkeypatch):
+    cfg = replace(SMALL, steps=300, checkpoint_every=100)
+    real_step = TD3BCTrainer.step
+
+    def poisoned_after_150(self):
+        real_step(self)
+        if self.step_count == 150:
+            with torch.no_grad():
+                self.teacher.critic.weight_0.fill_(float("nan"))
+
+    monkeypatch.setattr(TD3BCTrainer, "step", poisoned_after_150)
+    partials = []
+    real_stop = train_module._stop_if_diverged
+
+    def watch(trainer, cache, entry, stats=None):
+        partials.extend(cache.root.rglob("*.partial.pt"))
+        real_stop(trainer, cache, entry, stats)
+
+    monkeypatch.setattr(train_module, "_stop_if_diverged", watch)
+    with pytest.raises(TeacherDivergedError, match=r"by step 200 \(not finite: critic_loss"):
+        train_teacher(dataset, cfg, tmp_path / "cache")
+    assert partials, "the finite checkpoint at step 100 was written"
+    assert cache_files(tmp_path / "cache") == []
+
+
+def test_unwritable_cache_is_reported_before_training_and_the_teacher_kept(dataset, tmp_path,
+                                                                             monkeypatch):
+    (tmp_path / "file").write_text("not a directory")
+    steps_after_warning = []
+    real_step = TD3BCTrainer.step
+
+    def step(self):
+        steps_after_warning.append(len(caught))
+        real_step(self)
+
+    monkeypatch.setattr(TD3BCTrainer, "step", step)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        teacher = train_teacher(dataset, SMALL, tmp_path / "file" / "cache")
+    (warning,) = [w for w in caught if "teacher cache" in str(w.message)]
+    assert "file is a file, not a directory" in str(warning.message)
+    assert "trained but not cached" in str(warning.message)
+    assert steps_after_warning[0] == 1 and len(steps_after_warning) == SMALL.steps
+    assert isinstance(teacher, TD3BCTeacher)
+    assert all(torch.isfinite(p).all() for p in teacher.parameters())
+
+
+def test_failed_cache_write_after_training_warns_and_returns_the_teacher(dataset, tmp_path,
+                                                                         monkeypatch):
+    def disk_full(self, path, record, summary):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(TeacherCache, "save", disk_full)
+    with pytest.warns(UserWarning, match="No space left on device.*returns its teacher"):
+        teacher = train_teacher(dataset, SMALL, tmp_path / "cache")
+    assert_same_weights(teacher, train_teacher(dataset, SMALL, None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import ClassVar
@@ -18,8 +19,13 @@ import torch
 from torch import nn
 
 from sdw.data.dataset import OfflineDataset, StateNormaliser
+from sdw.errors import UserError
 from sdw.teacher.cache import (RECORD_FORMAT, RECORD_FORMAT_VERSION, atomic_torch_save,
                                config_hash, read_record)
+
+
+class TeacherDivergedError(UserError):
+    """Teacher training produced a NaN or inf loss or weight; the message names the likely cause."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +261,27 @@ class OfflineTrainer:
         self.stat_sums.zero_()
         self.stat_count = 0
         return dict(zip(self.STAT_NAMES, values))
+
+    def check_finite(self, stats: Mapping[str, float] | None = None) -> None:
+        """Raise `TeacherDivergedError` if a loss statistic in `stats` or a network weight is not finite."""
+        bad = [name for name, value in (stats or {}).items() if not math.isfinite(value)]
+        if not bad:
+            with torch.no_grad():
+                bad = [f"weights {name}" for name, p in self.teacher.named_parameters()
+                       if not torch.isfinite(p).all()]
+        if not bad:
+            return
+        cfg = self.cfg
+        rates = [f for f in fields(cfg) if f.name.endswith("_lr")]
+        current = ", ".join(f"{f.name}={getattr(cfg, f.name):g}" for f in rates)
+        defaults = ", ".join(f"{f.name}={f.default:g}" for f in rates)
+        raise TeacherDivergedError(
+            f"{cfg.ALGORITHM} teacher training on {self.teacher.provenance['dataset_name']!r} "
+            f"diverged by step {self.step_count} (not finite: {', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}). The likely cause is a learning "
+            f"rate too high for this data ({current}): lower it (defaults {defaults}), or look for "
+            "extreme rewards or states in the dataset. Nothing of this run was cached."
+        )
 
     def state_dict(self) -> dict:
         """Everything needed to resume bit for bit: networks, optimisers, generator, step, log."""

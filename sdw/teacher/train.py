@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from sdw.atomic import unwritable_reason
 from sdw.config import config_dir
 from sdw.data.dataset import OfflineDataset
 from sdw.data.scores import ReferenceScores
@@ -26,7 +27,8 @@ from sdw.evaluate.rollout import evaluate_policy
 from sdw.teacher.cache import (RECORD_FORMAT, RECORD_FORMAT_VERSION, TeacherCache,
                                atomic_torch_save, read_record)
 from sdw.teacher.iql import IQLTrainer
-from sdw.teacher.offline_rl import OfflineRLConfig, OfflineTeacher, OfflineTrainer
+from sdw.teacher.offline_rl import (OfflineRLConfig, OfflineTeacher, OfflineTrainer,
+                                    TeacherDivergedError)
 from sdw.teacher.td3bc import TD3BCTrainer
 
 logger = logging.getLogger("sdw.teacher.train")  # also when run as __main__
@@ -134,7 +136,7 @@ def _from_cache(cache: TeacherCache, entry: Path, header: dict, cfg: OfflineRLCo
                                                  dataset.metadata.reference_scores,
                                                  cfg.eval_episodes, cfg.eval_seed),
                               "step": cfg.steps}
-        cache.save(entry, teacher.record(), teacher.summary())
+        _write_cache(entry, lambda: cache.save(entry, teacher.record(), teacher.summary()))
     return teacher
 
 
@@ -152,6 +154,40 @@ def _resume(cache: TeacherCache, entry: Path, header: dict, trainer: OfflineTrai
     logger.info("resuming teacher training from %s at step %d", partial, trainer.step_count)
 
 
+def _write_cache(path: Path, write: Callable[[], None]) -> bool:
+    """Run one cache write; if it fails, warn and go on: the cache is optional, the teacher is kept."""
+    try:
+        write()
+    except OSError as e:
+        warnings.warn(f"could not write the teacher cache file {path} ({e}); the run goes on and "
+                      "returns its teacher, which is not cached. Point cache_dir at a writable "
+                      "directory to cache teachers.", stacklevel=3)
+        return False
+    return True
+
+
+def _writable(cache: TeacherCache, entry: Path) -> TeacherCache | None:
+    """`cache` if its entry can be written, else None after a warning (checked before training)."""
+    reason = unwritable_reason(entry)
+    if reason is None:
+        return cache
+    warnings.warn(f"the teacher cache {cache.root} cannot be written ({reason}): the teacher is "
+                  "trained but not cached. Set cache_dir to a writable directory (or null).",
+                  stacklevel=3)
+    return None
+
+
+def _stop_if_diverged(trainer: OfflineTrainer, cache: TeacherCache | None, entry: Path | None,
+                      stats: Mapping[str, float] | None = None) -> None:
+    """Raise `TeacherDivergedError` on a non-finite loss or weight, removing the run's checkpoint."""
+    try:
+        trainer.check_finite(stats)
+    except TeacherDivergedError:
+        if cache is not None:
+            cache.partial(entry).unlink(missing_ok=True)
+        raise
+
+
 def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | DictConfig,
                   cache_dir: Path | str | None = None) -> OfflineTeacher:
     """A teacher for `dataset` (TD3+BC or IQL, by the config's type): from `cache_dir` when
@@ -161,6 +197,9 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
     max_action resolved); with `cache_dir` None nothing is read or written. An unfinished run in
     the cache resumes where its last checkpoint left off. The returned teacher is frozen
     (eval mode, no gradients), on `cfg.device`, with `evaluation` holding its normalised score.
+    A cache that cannot be written is reported before training and the teacher returned
+    uncached; a run whose losses or weights go non-finite raises `TeacherDivergedError` and
+    leaves nothing in the cache.
     """
     cfg = as_config(cfg)
     meta = dataset.metadata
@@ -177,6 +216,7 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
     trainer = TRAINERS[cfg.ALGORITHM](dataset, cfg)
     if cache is not None:
         _resume(cache, entry, header, trainer)
+        cache = _writable(cache, entry)
     teacher, history = trainer.teacher, trainer.teacher.history
     with tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", mininterval=2.0,
               desc=f"{cfg.ALGORITHM} {meta.name}") as bar:
@@ -186,6 +226,7 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
             bar.update(1)
             if step % cfg.log_every == 0:
                 stats = trainer.pop_stats()
+                _stop_if_diverged(trainer, cache, entry, stats)
                 history.append({"step": step, **stats})
                 bar.set_postfix({k: f"{v:.3g}" for k, v in stats.items()})
                 logger.info("step %d: %s", step, " ".join(f"{k} {v:.4g}" for k, v in stats.items()))
@@ -198,10 +239,12 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
                 logger.info("step %d: evaluation %s", step, evaluation["summary"])
             if cache is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 \
                     and step < cfg.steps:
-                atomic_torch_save({**header, "format": RECORD_FORMAT,
-                                   "format_version": RECORD_FORMAT_VERSION,
-                                   "trainer": trainer.state_dict()}, cache.partial(entry))
+                _stop_if_diverged(trainer, cache, entry)
+                _write_cache(cache.partial(entry), lambda: atomic_torch_save(
+                    {**header, "format": RECORD_FORMAT, "format_version": RECORD_FORMAT_VERSION,
+                     "trainer": trainer.state_dict()}, cache.partial(entry)))
 
+    _stop_if_diverged(trainer, cache, entry)
     teacher.eval().requires_grad_(False)
     if cfg.eval_episodes:
         teacher.evaluation = {**evaluate_teacher(teacher, meta.env_id, meta.reference_scores,
@@ -209,8 +252,8 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
                               "step": trainer.step_count}
         logger.info("teacher %s on %s after %d steps: %s", cfg.ALGORITHM, meta.name,
                     trainer.step_count, teacher.evaluation["summary"])
-    if cache is not None:
-        cache.save(entry, teacher.record(), teacher.summary())
+    if cache is not None and _write_cache(entry, lambda: cache.save(entry, teacher.record(),
+                                                                     teacher.summary())):
         cache.partial(entry).unlink(missing_ok=True)
         logger.info("teacher saved to %s", entry)
     return teacher
