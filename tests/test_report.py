@@ -120,13 +120,14 @@ def sweep(tmp_path):
     return write_sweep(tmp_path / "sweeps" / "sdw-main")
 
 
-@pytest.fixture
-def report(sweep, tmp_path, monkeypatch):
-    """Run the CLI from an empty working directory; return (out dir, working dir)."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    main([str(sweep)])
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """The CLI run once on the sweep from an empty working directory: (out dir, working dir)."""
+    sweep = write_sweep(tmp_path_factory.mktemp("report") / "sweeps" / "sdw-main")
+    cwd = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        main([str(sweep)])
     return sweep / "report", cwd
 
 
@@ -153,8 +154,9 @@ def test_table_cells_are_mean_std_n_over_seeds(report):
     assert list(rows) == ["Av-PBC", "SDW (knn)", "Random subset", "BC (whole data)", "Teacher"]
 
 
-def test_failed_and_unfinished_jobs_are_listed_with_dirs_and_errors(report, sweep):
+def test_failed_and_unfinished_jobs_are_listed_with_dirs_and_errors(report):
     out, _ = report
+    sweep = out.parent
     text = (out / "table.md").read_text()
     assert "### Failed and missing jobs (2)" in text
     failed = sweep / job_name("Av-PBC", WALKER, 1)
@@ -173,7 +175,7 @@ def test_a_seed_without_any_job_directory_is_listed(sweep, tmp_path):
     assert "### Failed and missing jobs (3)" in text
 
 
-def test_runs_csv_has_one_row_per_job(report, sweep):
+def test_runs_csv_has_one_row_per_job(report):
     out, _ = report
     with open(out / "runs.csv") as f:
         rows = list(csv.DictReader(f))
@@ -261,7 +263,7 @@ def test_where_selects_runs_and_dirs_override_works(sweep, tmp_path):
     write_job(other / "j0", method="Av-PBC", dataset=HOPPER, seed=0, status="done",
               outer_optim="adam", curve=[(100, 10.0, 90.0)], score=90.0)
     out = tmp_path / "out"
-    main([f"dirs=[{sweep},{other}]", f"out={out}", "where={outer_optim:adam}"])
+    main([f"dirs=[{sweep},{other},{other / 'j0'}]", f"out={out}", "where={outer_optim:adam}"])
     rows = table_lines(out / "table.md")
     assert rows["Av-PBC"] == ["90.0 ± 0.0 (1)", "90.0"]
     assert "### Failed and missing jobs (0)" in (out / "table.md").read_text()

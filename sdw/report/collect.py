@@ -76,6 +76,7 @@ def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
         raise UserError("no directories to report on: give them as `sdw-report DIR...` or "
                         "`dirs=[DIR,...]`")
     runs: list[Run] = []
+    seen: set[Path] = set()
     for d in dirs:
         root = Path(d)
         if not root.is_dir():
@@ -85,7 +86,10 @@ def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
         if not jobs:
             raise UserError(f"{root}: no job directory (one holding .hydra/config.yaml) below "
                             f"it; is this an sdw-run output directory?")
-        runs.extend(read_run(job, root) for job in jobs)
+        for job in jobs:
+            if job.resolve() not in seen:  # a job under two given directories is read once
+                seen.add(job.resolve())
+                runs.append(read_run(job, root))
     return runs
 
 
