@@ -217,6 +217,19 @@ def test_a_job_without_status_is_incomplete(tmp_path):
         tmp_path / "out" / "table.md").read_text()
 
 
+def test_other_hydra_apps_jobs_are_skipped(sweep, tmp_path):
+    collect_job = sweep / "collect" / "hydra" / "2026-11-30_18-00-00" / ".hydra"
+    collect_job.mkdir(parents=True)
+    (collect_job / "config.yaml").write_text("mode: train\nseed: 0\n")
+    killed = write_job(sweep / "killed", method="Av-PBC", dataset=HOPPER, seed=0,
+                       status="running", curve=[])
+    (killed / "status.json").unlink()
+    main([str(sweep), f"out={tmp_path / 'out'}", "plots.enabled=false"])
+    with open(tmp_path / "out" / "runs.csv") as f:
+        statuses = {Path(r["run_dir"]).name: r["status"] for r in csv.DictReader(f)}
+    assert len(statuses) == 9 and statuses["killed"] == "incomplete"
+
+
 def test_csv_table_holds_the_numbers(report):
     out, _ = report
     with open(out / "table.csv") as f:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,8 @@ from omegaconf import OmegaConf
 
 from sdw.atomic import atomic_write
 from sdw.errors import UserError
+
+log = logging.getLogger("sdw.report")
 
 REFERENCES = ("random_subset", "whole_data_bc", "teacher")
 # Columns every runs.csv has, in this order; group choices come after `ess_fraction`, timings
@@ -87,10 +90,24 @@ def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
             raise UserError(f"{root}: no job directory (one holding .hydra/config.yaml) below "
                             f"it; is this an sdw-run output directory?")
         for job in jobs:
-            if job.resolve() not in seen:  # a job under two given directories is read once
-                seen.add(job.resolve())
+            if job.resolve() in seen:  # a job under two given directories is read once
+                continue
+            seen.add(job.resolve())
+            if is_run_job(job):
                 runs.append(read_run(job, root))
+            else:
+                log.info("skipped %s: a Hydra job of another app (no status.json, no "
+                         "outer_steps in .hydra/config.yaml)", job)
     return runs
+
+
+def is_run_job(job: Path) -> bool:
+    """An sdw-run job: it has status.json, or its config has outer_steps (killed before its
+    status was written); other Hydra apps' jobs (sdw-collect's) have neither."""
+    if (job / "status.json").is_file():
+        return True
+    config = _read_yaml(job / ".hydra" / "config.yaml", [])
+    return isinstance(config, dict) and "outer_steps" in config
 
 
 def read_run(job: Path, root: Path) -> Run:
