@@ -12,10 +12,12 @@ from omegaconf import OmegaConf
 from test_teacher_td3bc import (assert_same_weights, bc_mse, data_tensors, forbid_training,
                                 linear_dataset, member_params, mlp)
 
+from sdw.config import config_dir
 from sdw.teacher.base import Teacher
+from sdw.teacher.build import build_teacher
 from sdw.teacher.iql import IQLConfig, IQLTeacher, IQLTrainer, reward_scale
 from sdw.teacher.offline_rl import TeacherDivergedError
-from sdw.teacher.train import load_teacher, teacher_config_path, train_teacher
+from sdw.teacher.train import load_teacher, train_teacher
 
 
 SMALL = IQLConfig(steps=300, hidden_dims=(64, 64), max_action=1.0, eval_every=0, eval_episodes=0,
@@ -166,12 +168,11 @@ def test_save_load_cache_and_resume(dataset, tmp_path, monkeypatch):
     assert_same_weights(resumed, train_teacher(dataset, cfg, tmp_path))
 
 
-def test_yaml_instantiates_an_iql_teacher(dataset, tmp_path):
-    node = OmegaConf.load(teacher_config_path("iql"))
-    node.cache_dir = str(tmp_path)
-    node.cfg = OmegaConf.merge(node.cfg, OmegaConf.create(
-        {"steps": 20, "hidden_dims": [8], "max_action": 1.0, "eval_episodes": 0}))
-    teacher = instantiate(node)(dataset=dataset)
+def test_yaml_builds_an_iql_teacher(dataset, tmp_path):
+    node = OmegaConf.load(config_dir() / "teacher" / "iql.yaml")
+    small = OmegaConf.merge(node, {"device": "cpu", "steps": 20, "hidden_dims": [8],
+                                   "max_action": 1.0, "eval_episodes": 0})
+    teacher = build_teacher(instantiate(small), dataset, tmp_path)
     assert isinstance(teacher, IQLTeacher)
     assert len(list((tmp_path / "iql").glob("*.pt"))) == 1
 

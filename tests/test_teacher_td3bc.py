@@ -14,14 +14,16 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from sdw.config import config_dir
 from sdw.data.dataset import DatasetMetadata, OfflineDataset
 from sdw.data.scores import D4RL_REFERENCE_SCORES
 from sdw.teacher import train as train_module
 from sdw.teacher.base import Teacher
+from sdw.teacher.build import build_teacher
 from sdw.teacher.cache import TeacherCache, config_hash
 from sdw.teacher.offline_rl import MLPEnsemble, TeacherDivergedError
 from sdw.teacher.td3bc import TD3BCConfig, TD3BCTeacher, TD3BCTrainer
-from sdw.teacher.train import teacher_config_path, train_teacher
+from sdw.teacher.train import train_teacher
 
 SMALL = TD3BCConfig(steps=300, hidden_dims=(64, 64), max_action=1.0, eval_every=0,
                     eval_episodes=0, log_every=100, checkpoint_every=0)
@@ -368,21 +370,18 @@ def test_teacher_is_evaluated_and_the_score_is_cached(tmp_path, monkeypatch):
 
 # --- configuration ------------------------------------------------------------------------------
 
-def test_yaml_documents_every_field_and_instantiates(dataset, tmp_path):
-    text = teacher_config_path().read_text()
-    node = OmegaConf.load(teacher_config_path())
+def test_yaml_documents_every_field_and_builds_a_teacher(dataset, tmp_path):
+    path = config_dir() / "teacher" / "td3bc.yaml"
+    node = OmegaConf.load(path)
+    node.device = "cpu"
     names = {f.name for f in fields(TD3BCConfig)}
-    assert set(node.cfg) - {"_target_"} == names
-    for line in text.splitlines():
-        key = line.strip().split(":")[0]
-        if key in names or key == "cache_dir":
+    assert set(node) - {"_target_"} == names
+    for line in path.read_text().splitlines():
+        if line.split(":")[0] in names:
             assert "#" in line, f"undocumented field: {line}"
-    values = {k: v for k, v in node.cfg.items() if k != "_target_"}
-    assert instantiate(node.cfg) == TD3BCConfig(**values)
-    node.cache_dir = str(tmp_path)
-    node.cfg = OmegaConf.merge(node.cfg, OmegaConf.create(
-        {"steps": 20, "hidden_dims": [8], "max_action": 1.0, "eval_episodes": 0}))
-    teacher = instantiate(node)(dataset=dataset)
+    small = OmegaConf.merge(node, {"steps": 20, "hidden_dims": [8], "max_action": 1.0,
+                                   "eval_episodes": 0})
+    teacher = build_teacher(instantiate(small), dataset, tmp_path)
     assert isinstance(teacher, TD3BCTeacher) and cache_entry(tmp_path).exists()
 
 

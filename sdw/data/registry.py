@@ -9,12 +9,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from sdw.config import config_dir
-from sdw.data.d4rl import D4RLSource
 from sdw.data.dataset import OfflineDataset
 from sdw.data.errors import DatasetError
-from sdw.data.minari_source import MinariSource
-
-DatasetSource = D4RLSource | MinariSource
+from sdw.data.source import DatasetConfig, DatasetSource
 
 
 def dataset_config_dir() -> Path:
@@ -27,7 +24,7 @@ def dataset_names() -> list[str]:
 
 
 def source_from_config(cfg: DictConfig | dict) -> DatasetSource:
-    return instantiate(cfg)
+    return instantiate(cfg).source()
 
 
 def resolve_source(name: str) -> DatasetSource:
@@ -35,10 +32,8 @@ def resolve_source(name: str) -> DatasetSource:
     config = dataset_config_dir() / f"{name}.yaml"
     if config.exists():
         return source_from_config(OmegaConf.load(config))
-    if name.endswith((".hdf5", ".h5")):
-        return D4RLSource(path=name)
-    if "/" in name and not Path(name).exists():
-        return MinariSource(dataset_id=name)
+    if name.endswith((".hdf5", ".h5")) or ("/" in name and not Path(name).exists()):
+        return DatasetConfig(path=name).source()
     close = difflib.get_close_matches(name, dataset_names(), n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise DatasetError(

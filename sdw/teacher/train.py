@@ -1,12 +1,10 @@
-"""Train an offline-RL teacher on a dataset, or fetch it from the cache: `train_teacher`, and a CLI.
+"""Train an offline-RL teacher on a dataset, or fetch it from the cache: `train_teacher`.
 
-    python -m sdw.teacher.train hopper-medium-v2 steps=50000 --threads 1
-    python -m sdw.teacher.train hopper-medium-v2 --teacher iql
+Its command line is `sdw-teacher` (sdw/app/teacher_cli.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import warnings
 from collections.abc import Callable, Mapping
@@ -19,7 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from sdw.atomic import unwritable_reason
-from sdw.config import config_dir
 from sdw.data.dataset import OfflineDataset
 from sdw.data.scores import ReferenceScores
 from sdw.envs import make_env
@@ -257,47 +254,3 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
         cache.partial(entry).unlink(missing_ok=True)
         logger.info("teacher saved to %s", entry)
     return teacher
-
-
-def teacher_config_path(algorithm: str = "td3bc") -> Path:
-    return config_dir() / "teacher" / f"{algorithm}.yaml"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Train a teacher (TD3+BC or IQL) on a dataset, or load it from the cache, "
-                    "and print its normalised score.")
-    parser.add_argument("dataset", help="configured dataset name, D4RL .hdf5 path or Minari id")
-    parser.add_argument("overrides", nargs="*",
-                        help="config fields as key=value (e.g. steps=50000 device=cuda)")
-    parser.add_argument("--teacher", choices=sorted(TRAINERS), default="td3bc",
-                        help="algorithm: its config is conf/teacher/<name>.yaml")
-    parser.add_argument("--config", default=None, help="a teacher config file instead")
-    parser.add_argument("--cache-dir", default=None, help="overrides the config's cache_dir")
-    parser.add_argument("--out", default=None, help="also save the teacher to this file")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    args = parser.parse_args(argv)
-
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from sdw.data.registry import load_dataset
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    node = OmegaConf.load(args.config or teacher_config_path(args.teacher))
-    cfg = OmegaConf.merge(node.cfg, OmegaConf.from_dotlist(args.overrides))
-    cache_dir = args.cache_dir if args.cache_dir is not None else node.get("cache_dir")
-    dataset = load_dataset(args.dataset)
-    with logging_redirect_tqdm():
-        teacher = train_teacher(dataset, cfg, cache_dir)
-    if args.out:
-        teacher.save(args.out)
-    evaluation = teacher.evaluation
-    print(f"{teacher.cfg.ALGORITHM} teacher for {dataset.metadata.name} "
-          f"({dataset.content_hash}): "
-          f"{evaluation['summary'] if evaluation else 'not evaluated (eval_episodes=0)'}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""`python -m sdw` is `sdw-run`."""
+
+from sdw.app.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The experiment app: `sdw-run`, its run directory, logging and sweeps."""

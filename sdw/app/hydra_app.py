@@ -1,0 +1,144 @@
+"""What every sdw Hydra app shares: overrides checked before any work (a typo lists the valid
+options), bad input as one paragraph and exit code 2, the run-directory name resolver."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, InstantiationException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+
+from sdw.config import config_dir
+from sdw.errors import UserError
+
+log = logging.getLogger("sdw")
+BAD_INPUT = (UserError, ValueError, InstantiationException)
+"""Errors that mean "fix your input": printed as one paragraph, exit code 2."""
+HELP_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
+
+
+def _dirname(overrides: str) -> str:
+    """A job directory name from Hydra's override_dirname: `default` when empty, no slashes."""
+    return overrides.replace("/", "_") if overrides else "default"
+
+
+OmegaConf.register_new_resolver("sdw.dirname", _dirname, replace=True)
+
+
+def _first_values(overrides: Sequence[str]) -> list[str]:
+    """The overrides with every sweep (`a=1,2`, `range(3)`) reduced to its first value."""
+    out = []
+    for override, text in zip(OverridesParser.create().parse_overrides(list(overrides)),
+                              overrides):
+        if override.is_sweep_override():
+            first = next(iter(override.sweep_string_iterator()))
+            out.append(f"{override.get_key_element()}={first}")
+        else:
+            out.append(text)
+    return out
+
+
+def _is_group(key: str) -> bool:
+    return (config_dir() / key.lstrip("+~").split("@")[0]).is_dir()
+
+
+def check_overrides(config_name: str, overrides: Sequence[str]) -> DictConfig:
+    """Compose `config_name` with `overrides` as Hydra will; an unknown group option or key is a
+    UserError that names it and lists the valid ones. Returns the composed config."""
+    try:
+        parsed = _first_values(overrides)
+    except HydraException as e:
+        raise UserError(f"cannot parse the overrides {list(overrides)}: {e}") from None
+    groups = [o for o in parsed if _is_group(o.split("=", 1)[0])]
+    values = [o for o in parsed if o not in groups and not o.lstrip("+~").startswith("hydra.")]
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        try:
+            base = compose(config_name, overrides=groups)
+        except MissingConfigException as e:
+            raise UserError(_missing_option_message(e, groups)) from None
+        for override in values:
+            key = override.split("=", 1)[0]
+            if key.startswith(("+", "~")):
+                continue
+            _check_key(base, key)
+        try:
+            return compose(config_name, overrides=groups + values)
+        except HydraException as e:
+            raise UserError(f"the overrides {values} do not fit the config: {e}") from None
+
+
+def _missing_option_message(error: MissingConfigException, groups: Sequence[str]) -> str:
+    for override in groups:
+        key, _, option = override.lstrip("+").partition("=")
+        folder = config_dir() / key.split("@")[0]
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        if option not in options and option != "null":
+            close = difflib.get_close_matches(option, options, n=3, cutoff=0.5)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            return (f"{key}={option}: no such option in conf/{key}/.{hint} "
+                    f"Valid options: {', '.join(options)}.")
+    return str(error)
+
+
+def _check_key(cfg: DictConfig, key: str) -> None:
+    node, parts = cfg, key.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node:
+            parent = ".".join(parts[:depth]) or "the top level"
+            valid = sorted(node.keys()) if isinstance(node, DictConfig) else []
+            close = difflib.get_close_matches(part, valid, n=3, cutoff=0.5)
+            hint = f" Did you mean {' or '.join('.'.join(parts[:depth] + [c]) for c in close)}?" \
+                if close else ""
+            raise UserError(f"{key}: no key {part!r} in {parent}.{hint} Valid keys there: "
+                            f"{', '.join(valid)}. (A new key needs a leading +, e.g. +{key}=...)")
+        node = node[part]
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
+    return " ".join(str(error).split())
+
+
+@contextlib.contextmanager
+def reported(debug: bool) -> Iterator[None]:
+    """Bad input becomes one paragraph on stderr and exit code 2 (a traceback with --debug or
+    HYDRA_FULL_ERROR=1)."""
+    try:
+        yield
+    except BAD_INPUT as e:
+        if debug:
+            raise
+        print(f"error: {_message(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str] | None,
+           positional: str | None = None) -> None:
+    """Check the overrides, then hand them to `hydra_main` (a `@hydra.main` function).
+
+    `--debug` shows tracebacks; with `positional`, bare arguments (no `=`, not a flag) become
+    `positional=[...]` (a list) or `positional=...` (one value).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("HYDRA_FULL_ERROR"))
+    args = [a for a in args if a != "--debug"]
+    if positional:
+        bare = [a for a in args if "=" not in a and not a.startswith("-")]
+        if bare:
+            args = [a for a in args if a not in bare]
+            value = bare[0] if positional.endswith("!") else f"[{','.join(bare)}]"
+            args.append(f"{positional.rstrip('!')}={value}")
+    if not HELP_FLAGS.intersection(args):
+        with reported(debug):
+            check_overrides(config_name, [a for a in args if not a.startswith("-")])
+    sys.argv = [sys.argv[0], *args]
+    with reported(debug):
+        hydra_main()

@@ -1,0 +1,78 @@
+"""Metrics go to the run directory always, and to Weights & Biases when asked (`logger=wandb`)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdw.app.record import MetricsLog
+from sdw.errors import UserError
+
+log = logging.getLogger(__name__)
+WANDB_MODES = ("disabled", "offline", "online")
+
+
+@dataclass(frozen=True)
+class LoggerConfig:
+    """Where metrics are mirrored besides metrics.jsonl (`conf/logger/`)."""
+
+    wandb: bool = False
+    mode: str = "disabled"
+    project: str = "sdw"
+    entity: str | None = None
+    group: str | None = None
+    init_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in WANDB_MODES:
+            raise UserError(f"logger.mode={self.mode!r} is not one of {WANDB_MODES}.")
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    """One wandb run per run directory: a relaunched job continues its own wandb run."""
+    return hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+
+
+class RunLogger:
+    """Appends rows to metrics.jsonl and mirrors them to wandb; `finish()` closes the mirror."""
+
+    def __init__(self, cfg: LoggerConfig, run_dir: Path, name: str, config: dict) -> None:
+        self.metrics = MetricsLog(Path(run_dir) / "metrics.jsonl")
+        self.wandb = None
+        if cfg.wandb and cfg.mode != "disabled":
+            self.wandb = _start_wandb(cfg, Path(run_dir), name, config)
+
+    def log(self, row: dict) -> None:
+        self.metrics.append(row)
+        if self.wandb is not None:
+            prefix = row.get("type", "metric")
+            self.wandb.log({f"{prefix}/{k}": v for k, v in row.items()
+                            if k not in ("type", "step") and isinstance(v, (int, float))},
+                           step=int(row.get("step", 0)))
+
+    def summary(self, values: dict) -> None:
+        if self.wandb is not None:
+            self.wandb.summary.update(values)
+
+    def finish(self, failed: bool = False) -> None:
+        if self.wandb is not None:
+            self.wandb.finish(exit_code=1 if failed else 0)
+            self.wandb = None
+
+
+def _start_wandb(cfg: LoggerConfig, run_dir: Path, name: str, config: dict):
+    import wandb
+
+    try:
+        return wandb.init(project=cfg.project, entity=cfg.entity, group=cfg.group, name=name,
+                          id=wandb_run_id(run_dir), resume="allow", dir=str(run_dir),
+                          mode=cfg.mode, config=config, reinit="create_new",
+                          settings=wandb.Settings(init_timeout=cfg.init_timeout))
+    except Exception as e:  # wandb raises its own types for network and key problems
+        raise UserError(
+            f"wandb did not start within logger.init_timeout={cfg.init_timeout} s in mode "
+            f"{cfg.mode!r} ({type(e).__name__}: {e}). Check the network and WANDB_API_KEY, or "
+            "log offline (logger.mode=offline, sync later with `wandb sync`) or locally only "
+            "(logger=local).") from e

@@ -1,0 +1,198 @@
+"""`run(cfg)`: one distill-then-evaluate job, top to bottom: dataset -> teacher -> state weights ->
+distillation with periodic evaluation -> final evaluation. Everything lands in the run directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from sdw.app.logger import RunLogger
+from sdw.app.record import (CHECKPOINT, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG, MetricsLog,
+                            RunRecord, write_json)
+from sdw.data.dataset import OfflineDataset
+from sdw.density import build_state_weights
+from sdw.distill import StepInfo, SyntheticSet, checkpoint_step, distill
+from sdw.errors import UserError
+from sdw.evaluate.protocol import EvalProtocol, last_k_mean
+from sdw.evaluate.references import reference_evaluations
+from sdw.teacher.build import build_teacher
+
+log = logging.getLogger("sdw.run")
+
+OBJECTIVE_LABELS = {"dbc": "DBC", "pbc": "PBC", "avpbc": "Av-PBC"}
+
+
+def method_label(cfg: DictConfig) -> str:
+    """`cfg.method`, else DBC / PBC / Av-PBC, and SDW-<density> when states are weighted."""
+    if cfg.method:
+        return str(cfg.method)
+    label = OBJECTIVE_LABELS.get(cfg.objective.name, cfg.objective.name)
+    if cfg.weighting.get("alpha", 1.0) == 0:
+        return label
+    density = cfg.density._target_.rsplit(".", 1)[-1].removesuffix("Density").lower()
+    return f"SDW-{density}" + ("" if cfg.objective.name == "avpbc" else f" ({label})")
+
+
+def check_run_settings(cfg: DictConfig) -> None:
+    """The top-level keys, checked before any work (a typo'd value fails here, named)."""
+    for key, low in (("seed", 0), ("outer_steps", 0), ("checkpoint_every", 1)):
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise UserError(f"{key}={value!r} must be an integer >= {low} (e.g. {key}=1).")
+    if cfg.threads is not None and (not isinstance(cfg.threads, int) or cfg.threads < 1):
+        raise UserError(f"threads={cfg.threads!r} must be a positive integer or null (all cores).")
+    try:
+        torch.device(cfg.device)
+    except (RuntimeError, TypeError) as e:
+        raise UserError(f"device={cfg.device!r} is not a torch device ({e}); use cpu, cuda or "
+                        "cuda:<index>.") from None
+    if torch.device(cfg.device).type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={cfg.device} but torch sees no CUDA device on this machine; use "
+                        "device=cpu or install a CUDA build of torch.")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Distil and evaluate as `cfg` says, in `run_dir`; returns the eval.json document.
+
+    A finished run directory is not run again; an unfinished one resumes from its checkpoint.
+    """
+    check_run_settings(cfg)
+    record = RunRecord(run_dir)
+    if record.done:
+        log.info("already done: %s (delete %s to run again)", run_dir / EVAL, run_dir)
+        return record.evaluation()
+    method = method_label(cfg)
+    record.start(method)
+    logger = RunLogger(instantiate(cfg.logger), run_dir, f"{cfg.name}/{run_dir.name}",
+                       OmegaConf.to_container(cfg, resolve=True))
+    try:
+        evaluation = _run(cfg, run_dir, record, logger, method)
+    except BaseException as e:
+        record.fail(e)
+        logger.finish(failed=True)
+        raise
+    record.finish(evaluation)
+    logger.summary({"score": evaluation["last_k"]["normalised_mean"]})
+    logger.finish()
+    return evaluation
+
+
+def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
+         method: str) -> dict:
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    cache = Path(cfg.paths.cache_dir)
+    objective, synthetic_cfg = instantiate(cfg.objective), instantiate(cfg.synthetic)
+    student, inner = instantiate(cfg.student), instantiate(cfg.inner_optim)
+    outer, protocol = instantiate(cfg.outer_optim), instantiate(cfg.eval)
+    estimator_cfg, weighting_cfg = cfg.density, cfg.weighting
+
+    with record.stage("dataset"):
+        dataset = instantiate(cfg.dataset).load()
+    record.update(dataset={"name": dataset.metadata.name, "hash": dataset.content_hash,
+                           "transitions": len(dataset.qlearning_view())})
+    log.info("dataset %s: %d transitions (%s)", dataset.metadata.name,
+             len(dataset.qlearning_view()), dataset.content_hash)
+
+    teacher = None
+    if objective.needs_teacher or protocol.references:
+        with record.stage("teacher"):
+            teacher = build_teacher(instantiate(cfg.teacher), dataset, cache / "teachers")
+        evaluation = getattr(teacher, "evaluation", None) or {}
+        record.update(teacher={"kind": type(teacher).__name__,
+                               "normalised": evaluation.get("normalised_mean")})
+
+    state_weights = None
+    if weighting_cfg.get("alpha", 1.0) != 0:
+        with record.stage("weights"):
+            state_weights, diagnostics = build_state_weights(
+                dataset, estimator_cfg, weighting_cfg, cache / "density",
+                histogram_path=run_dir / WEIGHTS_PNG)
+        write_json(run_dir / WEIGHTS_JSON, diagnostics.to_dict(prefix=""))
+        record.update(weights={"ess_fraction": diagnostics.ess_fraction})
+        log.info("state weights: %s", diagnostics.summary())
+
+    with record.stage("distill"):
+        synthetic = _distill(cfg, dataset, teacher, objective, synthetic_cfg, student, inner, outer,
+                             protocol, state_weights, run_dir, logger, method)
+    synthetic.save(run_dir / SYNTHETIC)
+
+    with record.stage("evaluate"):
+        scores = dataset.metadata.reference_scores
+        final = protocol.final(synthetic, student, inner, scores, cfg.device)
+        references = reference_evaluations(dataset, teacher, protocol, student, inner,
+                                           synthetic_cfg.size, cache / "references", cfg.device)
+    evals = [(r["step"], r) for r in MetricsLog(run_dir / "metrics.jsonl").rows()
+             if r.get("type") == "eval"]
+    evaluation = {
+        "method": method, "dataset": dataset.metadata.name, "env_id": dataset.metadata.env_id,
+        "seed": cfg.seed, "size": synthetic_cfg.size, "outer_steps": cfg.outer_steps, **final,
+        "last_k": last_k_mean(evals, protocol.last_k), "references": references,
+        "weights": record.status.get("weights")}
+    _print_result(evaluation)
+    return evaluation
+
+
+def _distill(cfg: DictConfig, dataset: OfflineDataset, teacher, objective, synthetic_cfg, student,
+             inner, outer, protocol: EvalProtocol, state_weights, run_dir: Path,
+             logger: RunLogger, method: str) -> SyntheticSet:
+    """The bi-level loop with a progress bar, metrics per step and evaluation every K steps."""
+    checkpoint = run_dir / CHECKPOINT
+    start = checkpoint_step(checkpoint)
+    rows = logger.metrics.keep_until(start)
+    elapsed = max((r.get("elapsed", 0.0) for r in rows), default=0.0)
+    evals = [r for r in rows if r.get("type") == "eval"]
+    last_score = evals[-1].get("normalised_mean") if evals else None
+    if start:
+        log.info("resuming from %s at outer step %d", checkpoint, start)
+    bar = tqdm(total=cfg.outer_steps, initial=start, desc=method, unit="step",
+               disable=not cfg.progress)
+    scores = dataset.metadata.reference_scores
+
+    def on_step(info: StepInfo) -> None:
+        nonlocal elapsed, last_score
+        elapsed += info.seconds
+        logger.log({"type": "step", "step": info.step, "outer_loss": info.outer_loss,
+                    "inner_loss": info.inner_loss, "grad_norm": info.grad_norm,
+                    "seconds": info.seconds, "elapsed": elapsed})
+        if (protocol.every and info.step % protocol.every == 0) or info.step == cfg.outer_steps:
+            t0 = time.perf_counter()
+            result = protocol.periodic(info.snapshot(), student, inner, scores, cfg.device)
+            last_score = result.get("normalised_mean")
+            logger.log({"type": "eval", "step": info.step, "elapsed": elapsed, **result})
+            log.info("outer step %d: normalised %s (evaluated in %.1f s)", info.step,
+                     _fmt(last_score), time.perf_counter() - t0)
+        bar.set_postfix(H=f"{info.outer_loss:.4g}", score=_fmt(last_score), refresh=False)
+        bar.update(1)
+
+    try:
+        return distill(dataset, teacher, objective=objective, student=student,
+                       synthetic=synthetic_cfg, inner=inner, outer=outer,
+                       outer_steps=cfg.outer_steps, seed=cfg.seed, device=cfg.device,
+                       state_weights=state_weights, method=method, callback=on_step,
+                       checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
+                       progress=False)
+    finally:
+        bar.close()
+
+
+def _fmt(score: float | None) -> str:
+    return "n/a" if score is None else f"{score:.1f}"
+
+
+def _print_result(evaluation: dict) -> None:
+    refs = evaluation["references"] or {}
+    parts = [f"{evaluation['method']} {_fmt(evaluation['last_k']['normalised_mean'])} "
+             f"(final {_fmt(evaluation['standard'].get('normalised_mean'))})"]
+    for key, label in (("random_subset", "random subset"), ("whole_data_bc", "BC on all data"),
+                       ("teacher", "teacher")):
+        if refs.get(key):
+            parts.append(f"{label} {_fmt(refs[key].get('normalised_mean'))}")
+    log.info("%s on %s, normalised score: %s", evaluation["method"], evaluation["dataset"],
+             "; ".join(parts))
