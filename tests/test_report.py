@@ -379,3 +379,10 @@ def test_steps_to_score_says_why_there_is_no_target(tmp_path):
     assert "paper has no evaluation of all its seeds at step 650 (evaluated at: 0, 100" in md
     main([str(root), f"out={out}", "speed.enabled=true", "speed.reference=sgd"])
     assert "no runs of sgd" in (out / "steps_to_score.md").read_text()
+
+
+if __name__ == "__main__":
+    # `python tests/test_report.py DIR [--speed]`: write the synthetic test sweep (docs/report.md)
+    target = Path(sys.argv[1])
+    (write_speed_sweep if "--speed" in sys.argv[2:] else write_sweep)(target)
+    print(f"wrote the synthetic test sweep {target}")
