@@ -56,30 +56,30 @@ class UnwritableLocationError(UserError):
 def unwritable_reason(path: Path) -> str | None:
     """Why `atomic_write(path, ...)` would fail for lack of a writable place, or None if it would not.
 
-    Creates the missing parent directories and a probe file there (removed at once), so a
+    Creates the missing parent directories and a probe file there, then removes both, so a
     read-only, full or uncreatable location is found before the work whose result goes there.
     """
     path = Path(path).expanduser()
     if path.is_dir():
         return "it is a directory"
+    missing = [p for p in path.parents if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
     except (FileExistsError, NotADirectoryError):
         blocker = next(p for p in path.parents if p.exists())
         return f"{blocker} is a file, not a directory"
     except OSError as e:
-        return _os_reason(e)
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        return _os_reason(e)
+        return f"{e.strerror or e}" + (f" ({e.filename})" if e.filename else "")
+    finally:
+        for directory in missing:  # deepest first
+            try:
+                directory.rmdir()
+            except OSError:
+                pass  # not created here, or something else wrote into it meanwhile
     return None
-
-
-def _os_reason(err: OSError) -> str:
-    return f"{err.strerror or err}" + (f" ({err.filename})" if err.filename else "")
 
 
 def check_writable(path: Path, what: str) -> Path:

@@ -89,12 +89,37 @@ def test_failed_write_leaves_nothing(dataset, cache_dir, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", broken_savez)
-    with pytest.raises(OSError, match="disk full"):
-        state_log_density(dataset, CountingKNN(k=5), cache_dir)
-    assert cache_files(cache_dir) == []
+    with pytest.warns(UserWarning, match="disk full.*returned but not cached"):
+        values = state_log_density(dataset, CountingKNN(k=5), cache_dir)
+    assert np.isfinite(values).all() and cache_files(cache_dir) == []
 
 
 def test_no_cache_dir_means_no_files(dataset, cache_dir):
     state_log_density(dataset, CountingKNN(k=5), None)
     state_log_density(dataset, CountingKNN(k=5), None)
     assert CountingKNN.fits == 2 and not cache_dir.exists()
+
+
+def test_unwritable_cache_is_reported_and_the_result_kept(dataset, tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.warns(UserWarning) as caught:
+        values = state_log_density(dataset, CountingKNN(k=5), tmp_path / "file" / "cache")
+    (message,) = [str(w.message) for w in caught]
+    assert "file is a file, not a directory" in message and "computed but not cached" in message
+    np.testing.assert_array_equal(values, state_log_density(dataset, CountingKNN(k=5), None))
+
+
+def test_unwritable_cache_warning_comes_before_the_fit(dataset, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a directory")
+    real_fit = CountingKNN.fit
+    seen_at_fit = []
+
+    def fit(self, states):
+        seen_at_fit.append(len(caught))
+        return real_fit(self, states)
+
+    monkeypatch.setattr(CountingKNN, "fit", fit)
+    with pytest.warns(UserWarning, match="cannot be written") as caught:
+        state_log_density(dataset, CountingKNN(k=5), tmp_path / "file" / "cache")
+    assert seen_at_fit == [1]
+

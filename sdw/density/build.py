@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
+from sdw.atomic import unwritable_reason
 from sdw.data.dataset import OfflineDataset
 from sdw.density.base import DensityError, DensityEstimator
 from sdw.density.cache import LogDensityCache, cache_key
@@ -35,7 +37,11 @@ def state_log_density(
     estimator: DensityEstimator,
     cache_dir: str | os.PathLike | None,
 ) -> np.ndarray:
-    """Log density of every state of the qlearning view, from the cache when it holds them."""
+    """Log density of every state of the qlearning view, from the cache when it holds them.
+
+    The cache is optional: one that cannot be written is reported before the estimate is computed,
+    and a write that fails afterwards is reported; either way the log densities are returned.
+    """
     states = density_states(dataset)
     cache = LogDensityCache(cache_dir) if cache_dir is not None and estimator.cached else None
     key = cache_key(dataset.content_hash, estimator)
@@ -44,6 +50,12 @@ def state_log_density(
         if cached is not None:
             log.info("density: cache hit %s", cache.path(key))
             return cached
+        reason = unwritable_reason(cache.path(key))
+        if reason is not None:
+            warnings.warn(f"density cache {cache.directory} cannot be written ({reason}): the log "
+                          "densities are computed but not cached. Set cache_dir to a writable "
+                          "directory (or null).", stacklevel=2)
+            cache = None
     start = time.perf_counter()
     values = estimator.fit(states).fitted_log_density()
     log.info("density: %s on %d x %d states in %.1f s", estimator.name, *states.shape,
@@ -53,7 +65,11 @@ def state_log_density(
         raise DensityError(f"density {estimator.name}: {int(bad.sum())} of {len(values)} log densities "
                            f"are not finite (first at state {int(np.flatnonzero(bad)[0])}).")
     if cache is not None:
-        log.info("density: cached at %s", cache.save(key, values))
+        try:
+            log.info("density: cached at %s", cache.save(key, values))
+        except OSError as e:
+            warnings.warn(f"could not write the density cache file {cache.path(key)} ({e}); the log "
+                          "densities are returned but not cached.", stacklevel=2)
     return values
 
 
