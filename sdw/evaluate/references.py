@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,11 +32,13 @@ from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.loop import real_pairs
 from sdw.distill.student import student_policy, train_student
 from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
-from sdw.evaluate.protocol import EvalProtocol
 from sdw.evaluate.rollout import rollout_policies
 from sdw.evaluate.summary import describe, summarise
 from sdw.networks.actor import ActorConfig
 from sdw.teacher.base import Teacher
+
+if TYPE_CHECKING:  # protocol.py imports this module
+    from sdw.evaluate.protocol import EvalProtocol
 
 logger = logging.getLogger(__name__)
 

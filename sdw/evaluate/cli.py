@@ -1,0 +1,142 @@
+"""`sdw-eval ARTEFACT [key=value ...]`: score any saved synthetic set with an evaluation protocol.
+
+Hydra app over conf/evaluate.yaml; a bare path on the command line becomes `artefact=PATH`.
+Prints each evaluation and writes them as JSON in eval.json's layout (docs/distillation.md,
+"Evaluation protocols").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from sdw.app.hydra_app import launch, reported
+from sdw.atomic import atomic_write
+from sdw.config import config_dir
+from sdw.data.minari_source import minari_data_path
+from sdw.data.scores import D4RL_REFERENCE_SCORES, ReferenceScores
+from sdw.distill.synthetic import SyntheticSet
+from sdw.errors import UserError
+from sdw.evaluate.protocol import EvalProtocol, reference_evaluations
+from sdw.evaluate.summary import describe
+
+log = logging.getLogger("sdw.eval")
+
+
+def artefact_reference_scores(synthetic: SyntheticSet) -> tuple[ReferenceScores | None, str]:
+    """R_min / R_max for the set's dataset without loading it, or None and the reason.
+
+    A Minari dataset present here: its metadata (ref_min_score, ref_max_score); a D4RL-named
+    dataset (`hopper-...`): D4RL's reference returns for its env, as the D4RL loader gives them.
+    """
+    name = synthetic.dataset_name
+    metadata = minari_data_path(name) / "metadata.json" if "/" in name else None
+    if metadata is not None and metadata.is_file():
+        meta = json.loads(metadata.read_text())
+        low, high = meta.get("ref_min_score"), meta.get("ref_max_score")
+        if low is None or high is None:
+            return None, f"Minari dataset {name!r} has no ref_min_score/ref_max_score"
+        return ReferenceScores(float(low), float(high), f"minari metadata of {name}"), ""
+    if metadata is None and name.split("-", 1)[0] in D4RL_REFERENCE_SCORES:
+        return D4RL_REFERENCE_SCORES[name.split("-", 1)[0]], ""
+    where = f"Minari dataset {name!r} is not in {metadata.parent}" if metadata else (
+        f"{name!r} is neither a D4RL locomotion name nor a Minari id")
+    return None, f"no reference scores: {where}; pass dataset=<option> to read them from it"
+
+
+def evaluate_artefact(cfg: DictConfig) -> dict:
+    """Load the artefact, run the protocol (and the references with a dataset), write the JSON."""
+    if not cfg.artefact:
+        raise UserError("no artefact to evaluate: sdw-eval PATH/TO/synthetic.npz [key=value ...]")
+    path = Path(cfg.artefact)
+    try:
+        synthetic = SyntheticSet.load(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(f"artefact={path}: {e}") from None
+    if cfg.threads is not None:
+        torch.set_num_threads(int(cfg.threads))
+    protocol: EvalProtocol = instantiate(cfg.eval)
+    student, inner = instantiate(cfg.student), instantiate(cfg.inner_optim)
+    _note_recipe_change(synthetic, student.to_dict(), inner.to_dict())
+
+    dataset = instantiate(cfg.dataset).load() if cfg.get("dataset") else None
+    if dataset is not None:
+        if dataset.content_hash != synthetic.dataset_hash:
+            log.warning("dataset=%s (hash %s) is not the set's dataset %s (hash %s): its "
+                        "references and scores describe other data", cfg.dataset,
+                        dataset.content_hash, synthetic.dataset_name, synthetic.dataset_hash)
+        scores, missing = (dataset.metadata.reference_scores,
+                           dataset.metadata.missing_scores_reason)
+    else:
+        scores, missing = artefact_reference_scores(synthetic)
+    log.info("%s: %d pairs of %s (%s), method %s; %s", path, len(synthetic),
+             synthetic.dataset_name, synthetic.env_id, synthetic.method,
+             f"scores normalised with {scores}" if scores else f"normalised score n/a ({missing})")
+
+    final = protocol.final(synthetic, student, inner, scores, cfg.device)
+    references = (reference_evaluations(dataset, None, protocol, student, inner, len(synthetic),
+                                        Path(cfg.cache_dir), cfg.device)
+                  if dataset is not None else dict.fromkeys(("random_subset", "whole_data_bc",
+                                                            "teacher")))
+    info = synthetic.info or {}
+    evaluation = {
+        "method": synthetic.method, "dataset": synthetic.dataset_name,
+        "env_id": synthetic.env_id, "seed": synthetic.config.get("seed"),
+        "size": len(synthetic),
+        "outer_steps": info.get("outer_steps", synthetic.config.get("outer_steps")),
+        **final, "last_k": None, "references": references, "weights": None,
+        "artefact": str(path), "reference_scores": (
+            {"min": scores.min, "max": scores.max, "source": scores.source} if scores
+            else {"missing": missing}),
+        "protocol": protocol.to_dict(), "student": student.to_dict(),
+        "inner_optim": inner.to_dict()}
+    out = Path(cfg.out) if cfg.out else path.with_name(f"{path.stem}.eval.json")
+    atomic_write(out, lambda f: json.dump(evaluation, f, indent=1), mode="w")
+    _print(evaluation, out, missing)
+    return evaluation
+
+
+def _note_recipe_change(synthetic: SyntheticSet, student: dict, inner: dict) -> None:
+    """Say so when the set is scored with another student or recipe than it was distilled for."""
+    for key, chosen in (("student", student), ("inner_optim", inner)):
+        made = synthetic.config.get(key)
+        if made and any(made.get(k) != v for k, v in chosen.items() if k in made):
+            log.info("note: the set was distilled for %s %s; it is evaluated with %s", key,
+                     made, chosen)
+
+
+def _print(evaluation: dict, out: Path, missing: str) -> None:
+    lines = [f"standard: {describe(evaluation['standard'])}"]
+    if evaluation["ensemble"]:
+        lines.append(f"ensemble of {evaluation['ensemble']['members']}: "
+                     f"{describe(evaluation['ensemble'])}")
+    for kind in ("cross_architecture", "cross_optimiser"):
+        lines += [f"{kind} {name}: {describe(r)}" for name, r in evaluation[kind].items()]
+    lines += [f"reference {kind}: {describe(r)}"
+              for kind, r in evaluation["references"].items() if r is not None]
+    if evaluation["standard"]["normalised_mean"] is None:
+        lines.append(f"normalised score unavailable: {missing}")
+    print("\n".join(lines + [f"written to {out}"]))
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="evaluate")
+def _eval_app(cfg: DictConfig) -> None:
+    with reported(debug=bool(os.environ.get("HYDRA_FULL_ERROR"))):  # Hydra would exit 1
+        evaluate_artefact(cfg)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point; `argv` (without the program name) for tests."""
+    launch("evaluate", _eval_app, argv, positional="artefact!")
+
+
+if __name__ == "__main__":
+    main()
