@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sdw.report.cli import argv_to_overrides, main
+from sdw.report.cli import main, split_argv
 
 HOPPER, WALKER = "local-hopper-medium", "local-walker2d-medium"
 METHODS = {"Av-PBC": ("avpbc", "none"), "SDW (knn)": ("avpbc", "tempered")}
@@ -319,10 +319,18 @@ def test_unknown_table_column_names_the_columns(sweep, tmp_path, capsys):
 def test_bare_paths_become_a_dirs_override(tmp_path):
     job = tmp_path / "x=1,seed=0"
     job.mkdir()
-    assert argv_to_overrides(["a/b", str(job), "out=o", "--cfg", "job", "-m"]) == [
-        f"dirs=['a/b','{job}']", "out=o", "--cfg", "job", "-m"]
-    assert argv_to_overrides(["out=o", "--help"]) == ["out=o", "--help"]
-    assert argv_to_overrides(["it's"]) == ["dirs=['it\\'s']"]
+    assert split_argv(["a/b", str(job), "out=o", "--cfg", "job", "-m"]) == (
+        [f"dirs=['a/b','{job}']", "out=o"], ["--cfg", "job", "-m"])
+    assert split_argv(["out=o", "--help"]) == (["out=o"], ["--help"])
+    assert split_argv(["it's"]) == (["dirs=['it\\'s']"], [])
+
+
+def test_a_mistyped_key_names_the_valid_ones(sweep, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([str(sweep), "tabel.rows=outer_optim"])
+    assert e.value.code == 2
+    assert "Did you mean table?" in capsys.readouterr().err
+    assert not (sweep / "report").exists()
 
 
 def test_console_script_help_explains_usage(tmp_path):

@@ -1,7 +1,8 @@
 """`sdw-report DIR...`: run directories -> runs.csv -> tables, plots, steps to score (Hydra app).
 
 Bare paths on the command line become a `dirs=[...]` override before Hydra parses it, so
-`sdw-report A B out=X` and `sdw-report dirs=[A,B] out=X` are the same command.
+`sdw-report A B out=X` and `sdw-report dirs=[A,B] out=X` are the same command. Overrides are
+checked and errors reported as in every sdw app (sdw/app/hydra_app.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from sdw.app.hydra_app import HELP_FLAGS, check_overrides, reported
 from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.errors import UserError
@@ -31,25 +33,27 @@ _FLAGS_WITH_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--c
 _INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 
 
-def argv_to_overrides(argv: Sequence[str]) -> list[str]:
-    """Hydra's argv with every bare path (an existing path, or an argument without `=`) gathered
-    into one `dirs=[...]` override, placed first so an explicit `dirs=` still wins."""
-    paths, rest = [], []
+def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(overrides, Hydra flags with their values) of the command line; every bare path (an
+    existing path, or an argument without `=`) is gathered into one `dirs=[...]` override,
+    placed first so an explicit `dirs=` still wins."""
+    paths, overrides, flags = [], [], []
     i = 0
     while i < len(argv):
         arg = argv[i]
         takes_value = arg in _FLAGS_WITH_VALUE or (
             arg == "--info" and i + 1 < len(argv) and argv[i + 1] in _INFO_VALUES)
         if arg.startswith("-"):
-            rest += argv[i:i + 1 + takes_value]
+            flags += argv[i:i + 1 + takes_value]
             i += 1 + takes_value
             continue
-        (paths if _is_path(arg) else rest).append(arg)
+        (paths if _is_path(arg) else overrides).append(arg)
         i += 1
-    if not paths:
-        return rest
-    quoted = ",".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in paths)
-    return [f"dirs=[{quoted}]", *rest]
+    if paths:
+        quoted = ",".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'"
+                          for p in paths)
+        overrides.insert(0, f"dirs=[{quoted}]")
+    return overrides, flags
 
 
 def _is_path(arg: str) -> bool:
@@ -59,15 +63,16 @@ def _is_path(arg: str) -> bool:
 def run(cfg: DictConfig) -> Path:
     """Read the runs, write runs.csv, the tables, the plots and report.md; return the out dir."""
     _check(cfg)
-    runs = collect_runs(list(cfg.dirs))
-    out = Path(cfg.out) if cfg.out else Path(cfg.dirs[0]) / "report"
+    dirs = [cfg.dirs] if isinstance(cfg.dirs, str) else list(cfg.dirs or [])
+    runs = collect_runs(dirs)
+    out = Path(cfg.out) if cfg.out else Path(dirs[0]) / "report"
     # Job directories under `out` itself (never the case for sdw-run output) are not reread.
     runs = [r for r in runs if out.resolve() not in Path(r["run_dir"]).resolve().parents]
     write_runs_csv(runs, out / "runs.csv")
     where = OmegaConf.to_container(cfg.where) if cfg.where else {}
     selected = select(runs, where)
-    log.info("%d jobs in %s (%s); %d selected by where=%s", len(runs),
-             ", ".join(map(str, cfg.dirs)), _status_counts(runs), len(selected), where)
+    log.info("%d jobs in %s (%s); %d selected by where=%s", len(runs), ", ".join(dirs),
+             _status_counts(runs), len(selected), where)
 
     spec = tables.TableSpec(**OmegaConf.to_container(cfg.table))
     table = tables.build_table(selected, spec)
@@ -75,7 +80,7 @@ def run(cfg: DictConfig) -> Path:
     _write_text(out / "table.md", table_md)
     _write_csv(out / "table.csv", tables.to_csv_rows(table))
     _write_text(out / "table.tex", tables.to_latex(table))
-    sections = [f"# Report: {', '.join(map(str, cfg.dirs))}", "",
+    sections = [f"# Report: {', '.join(dirs)}", "",
                 f"{len(runs)} jobs ({_status_counts(runs)}); one row each in runs.csv.", "",
                 f"## Table: {spec.value} by {spec.rows} and {spec.cols}", "", table_md]
 
@@ -96,7 +101,13 @@ def select(runs: Sequence[Run], where: dict) -> list[Run]:
         if column not in known:
             raise UserError(f"where: no runs.csv column {column!r}; the columns are: "
                             f"{', '.join(sorted(known))}")
-    return [r for r in runs if all(label(r[k]) == label(v) for k, v in where.items())]
+    selected = [r for r in runs if all(label(r[k]) == label(v) for k, v in where.items())]
+    if not selected:
+        present = "; ".join(f"{k}: {', '.join(sorted({label(r[k]) for r in runs}))}"
+                            for k in where)
+        raise UserError(f"where={where} selects none of the {len(runs)} jobs; their values are "
+                        f"{present}")
+    return selected
 
 
 def _plots(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
@@ -160,20 +171,28 @@ def _write_csv(path: Path, rows: list[list]) -> None:
         [["" if v is None else v for v in row] for row in rows]), mode="w")
 
 
+_debug = False  # --debug: tracebacks instead of one paragraph (set by main for the Hydra task)
+
+
 @hydra.main(version_base=None, config_path=str(config_dir()), config_name="report")
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
+    with reported(_debug):  # inside the task: Hydra turns escaping errors into exit code 1
         run(cfg)
-    except UserError as e:
-        print(f"sdw-report: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point; `argv` (without the program name) for tests."""
+    """Console entry point; `argv` (without the program name) for tests. Overrides are checked
+    before any work (a typo lists the valid keys); bad input prints one paragraph, exit code 2
+    (`--debug` shows the traceback)."""
+    global _debug
     saved = sys.argv
-    argv = saved[1:] if argv is None else list(argv)
-    sys.argv = ["sdw-report", *argv_to_overrides(argv)]
+    args = list(saved[1:] if argv is None else argv)
+    _debug = "--debug" in args or bool(os.environ.get("HYDRA_FULL_ERROR"))
+    overrides, flags = split_argv([a for a in args if a != "--debug"])
+    if not HELP_FLAGS.intersection(flags):
+        with reported(_debug):
+            check_overrides("report", overrides)
+    sys.argv = ["sdw-report", *flags, *overrides]
     try:
         _hydra_main()
     finally:
