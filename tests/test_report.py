@@ -389,6 +389,23 @@ def test_steps_to_score_says_why_there_is_no_target(tmp_path):
     assert "no runs of sgd" in (out / "steps_to_score.md").read_text()
 
 
+def test_steps_to_score_over_all_runs_with_a_std_band(tmp_path):
+    root = write_speed_sweep(tmp_path / "tts")
+    out = tmp_path / "out"
+    main([str(root), f"out={out}", "speed.enabled=true", "speed.per=null", "plots.band=std",
+          "plots.curves_from=all"])
+    md = (out / "steps_to_score.md").read_text()
+    assert "| all runs | adam | 2 | 30.0 | 300 | 0.50 |" in md
+    assert (out / "speed_vs_step.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_an_unknown_band_is_named(sweep, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([str(sweep), f"out={tmp_path / 'out'}", "plots.band=iqr"])
+    assert e.value.code == 2
+    assert "plots.band='iqr': use one of minmax, std" in capsys.readouterr().err
+
+
 if __name__ == "__main__":
     # `python tests/test_report.py DIR [--speed]`: write the synthetic test sweep (docs/report.md)
     target = Path(sys.argv[1])
