@@ -211,6 +211,16 @@ def columns_of(runs: Iterable[Run]) -> list[str]:
     return [*LEADING_COLUMNS, *choices, *MIDDLE_COLUMNS, *timings, *TRAILING_COLUMNS]
 
 
+def check_columns(runs: Sequence[Run], columns: dict[str, str | None]) -> None:
+    """Every config key's column (`{"table.rows": "method", ...}`, None skipped) is a runs.csv
+    column of some run; otherwise a UserError naming the key and listing the columns."""
+    known = {c for run in runs for c in run.row}
+    for key, column in columns.items():
+        if column is not None and column not in known:
+            raise UserError(f"{key}: no runs.csv column {column!r}; the columns are: "
+                            f"{', '.join(sorted(known))}")
+
+
 def write_runs_csv(runs: Sequence[Run], path: Path) -> Path:
     """One row per job; empty cells for values a job does not have."""
     columns = columns_of(runs)

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from sdw.errors import UserError
-from sdw.report.collect import REFERENCES, Run, label
+from sdw.report.collect import REFERENCES, Run, check_columns, label
 
 REFERENCE_LABELS = {"random_subset": "Random subset", "whole_data_bc": "BC (whole data)",
                     "teacher": "Teacher"}
@@ -89,10 +88,8 @@ class Table:
 
 def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
     """Group the runs into cells, references and omissions (failed, running, missing seeds)."""
-    for column in (spec.rows, spec.cols, spec.value):
-        if runs and all(column not in run.row for run in runs):
-            known = ", ".join(sorted({c for run in runs for c in run.row}))
-            raise UserError(f"table: no runs.csv column {column!r}; the columns are: {known}")
+    check_columns(runs, {"table.rows": spec.rows, "table.cols": spec.cols,
+                         "table.value": spec.value})
     by_cell: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
         by_cell[(label(run[spec.rows]), label(run[spec.cols]))].append(run)
