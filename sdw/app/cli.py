@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sdw.app.hydra_app import launch
+from sdw.app.hydra_app import launch, task
 from sdw.app.run import run
 from sdw.config import config_dir
 
@@ -19,6 +19,7 @@ log = logging.getLogger("sdw.run")
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="run")
+@task
 def _run_app(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     try:

@@ -4,11 +4,14 @@ options), bad input as one paragraph and exit code 2, the run-directory name res
 from __future__ import annotations
 
 import contextlib
+import functools
 import difflib
+import hashlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -19,14 +22,20 @@ from sdw.config import config_dir
 from sdw.errors import UserError
 
 log = logging.getLogger("sdw")
+T = TypeVar("T")
 BAD_INPUT = (UserError, ValueError, InstantiationException)
 """Errors that mean "fix your input": printed as one paragraph, exit code 2."""
 HELP_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
 
 
-def _dirname(overrides: str) -> str:
-    """A job directory name from Hydra's override_dirname: `default` when empty, no slashes."""
-    return overrides.replace("/", "_") if overrides else "default"
+def _dirname(overrides: str, limit: int = 160) -> str:
+    """A job directory name from Hydra's override_dirname: `default` when empty, no slashes, and
+    past `limit` characters cut and made unique by a hash of the whole (the same overrides give
+    the same directory, so a relaunch finds its jobs)."""
+    name = overrides.replace("/", "_") if overrides else "default"
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 OmegaConf.register_new_resolver("sdw.dirname", _dirname, replace=True)
@@ -108,16 +117,25 @@ def _message(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def reported(debug: bool) -> Iterator[None]:
+def reported() -> Iterator[None]:
     """Bad input becomes one paragraph on stderr and exit code 2 (a traceback with --debug or
     HYDRA_FULL_ERROR=1)."""
     try:
         yield
     except BAD_INPUT as e:
-        if debug:
+        if os.environ.get("HYDRA_FULL_ERROR"):
             raise
         print(f"error: {_message(e)}", file=sys.stderr)
         sys.exit(2)
+
+
+def task(function: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
+    """Decorate a Hydra task (under `@hydra.main`) so its bad input is reported as by `reported`."""
+    @functools.wraps(function)
+    def wrapper(cfg: DictConfig) -> T:
+        with reported():
+            return function(cfg)
+    return wrapper
 
 
 def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str] | None,
@@ -128,8 +146,9 @@ def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str]
     `positional=[...]` (a list) or `positional=...` (one value).
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or bool(os.environ.get("HYDRA_FULL_ERROR"))
-    args = [a for a in args if a != "--debug"]
+    if "--debug" in args:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        args = [a for a in args if a != "--debug"]
     if positional:
         bare = [a for a in args if "=" not in a and not a.startswith("-")]
         if bare:
@@ -137,8 +156,7 @@ def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str]
             value = bare[0] if positional.endswith("!") else f"[{','.join(bare)}]"
             args.append(f"{positional.rstrip('!')}={value}")
     if not HELP_FLAGS.intersection(args):
-        with reported(debug):
+        with reported():
             check_overrides(config_name, [a for a in args if not a.startswith("-")])
     sys.argv = [sys.argv[0], *args]
-    with reported(debug):
-        hydra_main()
+    hydra_main()

@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from sdw.app.hydra_app import launch
+from sdw.app.hydra_app import launch, task
 from sdw.atomic import unwritable_reason
 from sdw.config import config_dir
 from sdw.errors import UserError
@@ -21,6 +21,7 @@ log = logging.getLogger("sdw.teacher")
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train_teacher")
+@task
 def _teacher_app(cfg: DictConfig) -> None:
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out) if cfg.out else None

@@ -1,0 +1,143 @@
+"""`sdw-run` end to end on a tiny real Hopper-v4 dataset: run directory, skip and resume (also
+after SIGKILL, bit for bit), named errors, a joblib sweep read back by `sdw-report`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdw.data.example import collect_random_transitions, write_d4rl_hdf5
+from sdw.distill import SyntheticSet
+
+TINY = ["eval=quick", "checkpoint_every=2", "teacher.steps=40", "teacher.eval_episodes=1",
+        "teacher.hidden_dims=[16,16]", "objective.batch_size=128", "synthetic.size=16",
+        "inner_optim.steps=5", "student.hidden_sizes=[16,16]", "progress=false", "threads=1"]
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "hopper_random-tiny.hdf5"
+    write_d4rl_hdf5(path, collect_random_transitions("Hopper-v4", 2000, seed=0))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def sdw_run(args: list[str], out: Path, cache: Path, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SDW_OUTPUT_DIR": str(out), "SDW_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "sdw", *args], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=600, **kwargs)
+
+
+def run_dir(out: Path, name: str = "default") -> Path:
+    (found,) = [p.parent.parent for p in (out / "runs" / name).glob("*/.hydra/config.yaml")]
+    return found
+
+
+def test_a_run_writes_its_directory_and_a_rerun_skips_it(data_file, cache_dir, tmp_path):
+    args = [f"dataset.path={data_file}", "outer_steps=4", *TINY]
+    done = sdw_run(args, tmp_path, cache_dir)
+    assert done.returncode == 0, done.stdout
+    job = run_dir(tmp_path)
+    assert "dataset.path=" in job.name and "/" not in job.name.split("dataset.path=")[1]
+    status = json.loads((job / "status.json").read_text())
+    assert status["status"] == "done" and status["method"] == "SDW-knn"
+    assert status["dataset"]["name"] == "hopper-random-tiny"
+    assert status["teacher"]["normalised"] is not None and 0 < status["weights"]["ess_fraction"] <= 1
+    assert {"dataset", "teacher", "weights", "distill", "evaluate", "total"} <= set(status["timings"])
+    rows = [json.loads(line) for line in (job / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["type"] == "step"] == [1, 2, 3, 4]
+    assert [r["step"] for r in rows if r["type"] == "eval"] == [2, 4]
+    evaluation = json.loads((job / "eval.json").read_text())
+    assert evaluation["env_id"] == "Hopper-v4" and evaluation["last_k"]["steps"] == [2, 4]
+    assert len(evaluation["standard"]["per_student"]) == 2
+    assert set(evaluation["references"]) == {"random_subset", "whole_data_bc", "teacher"}
+    synthetic = SyntheticSet.load(job / "synthetic.npz")
+    assert len(synthetic) == 16 and synthetic.config["outer_optim"]["name"] == "adam"
+    assert (job / "weights.png").stat().st_size > 0 and (job / "run.log").exists()
+
+    again = sdw_run(args, tmp_path, cache_dir)
+    assert again.returncode == 0 and "already done" in again.stdout
+    assert (job / "metrics.jsonl").read_text().count("\n") == len(rows)
+
+
+def test_a_run_killed_at_any_point_resumes_to_the_same_bits(data_file, cache_dir, tmp_path):
+    args = [f"dataset.path={data_file}", "outer_steps=12", *TINY, "inner_optim.steps=60"]
+    whole = sdw_run(args, tmp_path / "whole", cache_dir)
+    assert whole.returncode == 0, whole.stdout
+    env = {**os.environ, "SDW_OUTPUT_DIR": str(tmp_path / "killed"), "SDW_CACHE_DIR": str(cache_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "sdw", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    metrics = None
+    while time.monotonic() < deadline and process.poll() is None:
+        found = list((tmp_path / "killed").glob("runs/default/*/metrics.jsonl"))
+        if found and found[0].read_text().count('"type": "step"') >= 5:
+            metrics = found[0]
+            break
+        time.sleep(0.02)
+    assert metrics is not None, "the run ended or stalled before step 5"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_dir = metrics.parent
+    assert json.loads((killed_dir / "status.json").read_text())["status"] == "running"
+    assert not (killed_dir / "eval.json").exists()
+
+    resumed = sdw_run(args, tmp_path / "killed", cache_dir)
+    assert resumed.returncode == 0, resumed.stdout
+    assert "resuming from" in resumed.stdout
+    a = SyntheticSet.load(run_dir(tmp_path / "whole") / "synthetic.npz")
+    b = SyntheticSet.load(killed_dir / "synthetic.npz")
+    assert np.array_equal(a.states, b.states) and np.array_equal(a.actions, b.actions)
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()
+             if '"type": "step"' in line]
+    assert steps == list(range(1, 13))
+    status = json.loads((killed_dir / "status.json").read_text())
+    assert status["status"] == "done" and status["attempts"] == 2
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("dataset=local-hoper-medium", "Did you mean local-hopper-medium"),
+    ("outer_step=3", "Did you mean outer_steps"),
+    ("outer_optim.lrr=0.1", "Did you mean outer_optim.lr"),
+    ("seed=abc", "seed='abc' must be an integer"),
+    ("outer_optim.name=rmsprop", "outer_optim.name='rmsprop' is not one of"),
+])
+def test_bad_input_is_one_named_paragraph_and_exit_2(override, expected, data_file, cache_dir,
+                                                      tmp_path):
+    result = sdw_run([f"dataset.path={data_file}", override, *TINY], tmp_path, cache_dir)
+    assert result.returncode == 2, result.stdout
+    assert expected in result.stdout and "Traceback" not in result.stdout
+
+
+def test_a_joblib_sweep_keeps_going_past_a_failed_job_and_reports_it(data_file, cache_dir,
+                                                                     tmp_path):
+    sweep = sdw_run(["-m", f"dataset.path={data_file}", "outer_steps=2", *TINY, "name=mini",
+                     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "logger=wandb", "weighting=none",
+                     "objective=dbc,avpbc", "synthetic.size=16,5000"], tmp_path, cache_dir)
+    assert sweep.returncode == 0, sweep.stdout
+    jobs = sorted(p.parent.parent for p in (tmp_path / "sweeps" / "mini").glob("*/.hydra/config.yaml"))
+    assert len(jobs) == 4
+    states = {j.name: json.loads((j / "status.json").read_text())["status"] for j in jobs}
+    assert sorted(states.values()) == ["done", "done", "failed", "failed"]
+    wandb_ids = {p.name.rsplit("-", 1)[1] for j in jobs for p in (j / "wandb").glob("offline-run-*")}
+    assert len(wandb_ids) == 4  # one wandb run per job, never mixed
+
+    report = subprocess.run([sys.executable, "-m", "sdw.report.cli", str(tmp_path / "sweeps" / "mini")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert report.returncode == 0, report.stdout
+    table = (tmp_path / "sweeps" / "mini" / "report" / "table.md").read_text()
+    assert "DBC" in table and "Av-PBC" in table and "hopper-random-tiny" in table
+    assert table.count("exceeds the 1999 real pairs") == 2  # both failed jobs, with the cause
