@@ -96,6 +96,6 @@ def to_markdown(results: list[StepsToScore], *, group_by: str, panel: str | None
     for r in results:
         best = MISSING if r.best is None else f"{r.best:{f}} ({r.best_step})"
         lines.append(f"| {r.panel} | {r.group} | {r.seeds} | {num(r.target, f)} | "
-                     f"{num(r.step, 'd')} | {num(r.step_ratio, '.2f')} | {num(r.seconds, '.0f')} | "
+                     f"{num(r.step, 'd')} | {num(r.step_ratio, '.2f')} | {num(r.seconds, '.1f')} | "
                      f"{num(r.time_ratio, '.2f')} | {best} | {r.note} |")
     return "\n".join(lines) + "\n"
