@@ -1,6 +1,9 @@
 """Minari datasets: a local dataset round-trips; downloads fail fast and clearly without network."""
 
+import socket
+import threading
 import time
+from collections.abc import Iterator
 
 import minari
 import numpy as np
@@ -8,7 +11,7 @@ import pytest
 from minari.data_collector import EpisodeBuffer
 
 from sdw.data.errors import DatasetError
-from sdw.data.minari_source import MinariSource
+from sdw.data.minari_source import MinariSource, bounded_hub_requests
 from sdw.data.registry import load_dataset
 
 LENGTHS = (4, 3)
@@ -104,3 +107,64 @@ def test_download_with_unreachable_host_fails_fast(isolated_data_dirs, monkeypat
     with pytest.raises(DatasetError, match="minari-host.invalid is unreachable"):
         MinariSource("mujoco/hopper/medium-v0", download=True).load()
     assert time.perf_counter() - start < 5
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for conn in accepted:
+        conn.close()
+
+
+def test_download_from_a_silent_host_fails_within_the_timeout(isolated_data_dirs, monkeypatch,
+                                                              silent_server):
+    _, minari_dir = isolated_data_dirs
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://{silent_server}")
+    start = time.perf_counter()
+    with pytest.raises(DatasetError) as e:
+        MinariSource("mujoco/hopper/medium-v0", download=True, download_timeout=1.0).load()
+    assert time.perf_counter() - start < 3
+    assert f"{silent_server} accepted the connection but sent no answer within 1 s" in str(e.value)
+    assert "(download_timeout)" in str(e.value) and list(minari_dir.iterdir()) == []
+
+
+def test_every_hub_request_is_bounded_even_where_huggingface_hub_sets_none(silent_server,
+                                                                           monkeypatch):
+    import httpx2
+    from huggingface_hub import get_session
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    start = time.perf_counter()
+    with bounded_hub_requests(0.5), pytest.raises(httpx2.TimeoutException):
+        get_session().get(f"http://{silent_server}/api/datasets", timeout=None)
+    assert time.perf_counter() - start < 2
+    assert all(hook.__name__ != "bound" for hook in get_session().event_hooks["request"])
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0])
+def test_download_timeout_must_be_positive(timeout):
+    with pytest.raises(DatasetError, match=f"download_timeout must be a positive .* got {timeout}"):
+        MinariSource("mujoco/hopper/medium-v0", download=True, download_timeout=timeout)
+
+
+def test_download_timeout_comes_from_the_dataset_config():
+    from sdw.data.registry import resolve_source
+    from sdw.data.source import DatasetConfig
+
+    assert resolve_source("minari-hopper-medium").download_timeout == 10
+    assert DatasetConfig(name="mujoco/hopper/medium-v0", download_timeout=2.5).source() \
+        .download_timeout == 2.5

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,7 +19,7 @@ from sdw.data.errors import DatasetError
 from sdw.data.scores import ReferenceScores
 from sdw.data.validate import validate_arrays
 
-NETWORK_CHECK_TIMEOUT_S = 3.0
+DEFAULT_DOWNLOAD_TIMEOUT_S = 10.0
 LOCAL_NAMESPACE = "sdw/"
 """Dataset ids the project's collector writes (`sdw/<env>/<level>-v0`); no remote holds them."""
 
@@ -38,13 +42,20 @@ class MinariSource:
     """A Minari dataset in the local Minari directory; downloaded only when `download` is set.
 
     `source` labels where it came from: `minari` for hosted datasets, `local` for the ones the
-    project's collector writes (`sdw/<env>/<level>-v0`).
+    project's collector writes (`sdw/<env>/<level>-v0`). `download_timeout` bounds, in seconds,
+    how long a download waits for the host to connect or answer any one request.
     """
 
     dataset_id: str
     download: bool = False
     env_id: str | None = None
     source: str = "minari"
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if not self.download_timeout > 0:
+            raise DatasetError(f"download_timeout must be a positive number of seconds, got "
+                               f"{self.download_timeout!r} (dataset {self.dataset_id!r}).")
 
     @property
     def dataset_name(self) -> str:
@@ -75,7 +86,7 @@ class MinariSource:
                     f"machine with network and copy the folder {dataset_id}/ into {minari_root()} "
                     "(or point $MINARI_DATASETS_PATH at it)."
                 )
-            _download(dataset_id)
+            _download(dataset_id, self.download_timeout)
         try:
             ds = minari.MinariDataset(str(self.location()))
         except Exception as e:
@@ -127,22 +138,67 @@ def _episodes_to_arrays(ds) -> dict[str, np.ndarray]:
     }
 
 
-def _download(dataset_id: str) -> None:
-    """Fetch from Minari's remote, failing within seconds (not after retries) without network."""
+def _download(dataset_id: str, timeout: float) -> None:
+    """Fetch from Minari's remote; a host that is offline, unreachable or silent fails in seconds."""
     import minari
 
     how = (f"Fetch it on a machine with network (`minari download {dataset_id}`) and copy the "
            f"folder {dataset_id}/ into {minari_root()}.")
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
         raise DatasetError(f"cannot download Minari dataset {dataset_id!r}: HF_HUB_OFFLINE is set. {how}")
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    problem = endpoint_problem(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout)
+    if problem is not None:
+        raise DatasetError(f"cannot download Minari dataset {dataset_id!r}: {problem}. {how}")
+    start = time.perf_counter()
     try:
-        socket.create_connection((host, 443), timeout=NETWORK_CHECK_TIMEOUT_S).close()
-    except OSError as e:
-        raise DatasetError(
-            f"cannot download Minari dataset {dataset_id!r}: {host} is unreachable ({e}). {how}"
-        ) from e
-    try:
-        minari.download_dataset(dataset_id)
+        with bounded_hub_requests(timeout):
+            minari.download_dataset(dataset_id)
     except Exception as e:
-        raise DatasetError(f"downloading Minari dataset {dataset_id!r} failed: {e}. {how}") from e
+        raise DatasetError(
+            f"downloading Minari dataset {dataset_id!r} failed after "
+            f"{time.perf_counter() - start:.0f} s: {type(e).__name__}: {e} (each request may wait "
+            f"download_timeout = {timeout:g} s for an answer). {how}"
+        ) from e
+
+
+def endpoint_problem(endpoint: str, timeout: float) -> str | None:
+    """Why the hub at `endpoint` cannot serve a download, found within about `timeout` seconds;
+    None when it answers with any HTTP response."""
+    url = urlparse(endpoint)
+    host = url.netloc or endpoint
+    request = urllib.request.Request(f"{endpoint.rstrip('/')}/api/datasets?limit=1", method="HEAD")
+    try:
+        urllib.request.urlopen(request, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None  # an HTTP error status is an answer: the host is there
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, TimeoutError):
+            return f"{host} did not accept a connection within {timeout:g} s (download_timeout)"
+        return f"{host} is unreachable ({e.reason})"
+    except TimeoutError:
+        return (f"{host} accepted the connection but sent no answer within {timeout:g} s "
+                "(download_timeout): the network or a proxy swallows the request")
+    except OSError as e:
+        return f"{host} is unreachable ({e})"
+    return None
+
+
+@contextmanager
+def bounded_hub_requests(timeout: float) -> Iterator[None]:
+    """Every huggingface_hub request waits at most `timeout` seconds to connect, send or read
+    (huggingface_hub leaves some without any timeout)."""
+    from huggingface_hub import get_session
+
+    def bound(request) -> None:
+        current = request.extensions.get("timeout") or {}
+        request.extensions["timeout"] = {
+            phase: timeout if current.get(phase) is None else min(current[phase], timeout)
+            for phase in ("connect", "read", "write", "pool")}
+
+    session = get_session()
+    hooks = session.event_hooks
+    session.event_hooks = {**hooks, "request": [*hooks.get("request", []), bound]}
+    try:
+        yield
+    finally:
+        session.event_hooks = hooks

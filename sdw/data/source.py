@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sdw.data.d4rl import D4RLSource
 from sdw.data.dataset import OfflineDataset
-from sdw.data.minari_source import LOCAL_NAMESPACE, MinariSource
+from sdw.data.minari_source import DEFAULT_DOWNLOAD_TIMEOUT_S, LOCAL_NAMESPACE, MinariSource
 
 DatasetSource = D4RLSource | MinariSource
 
@@ -25,6 +25,7 @@ class DatasetConfig:
     path: str | None = None
     env_id: str | None = None
     download: bool = False
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT_S
 
     def source(self) -> DatasetSource:
         target = self.path or self.name
@@ -38,7 +39,7 @@ class DatasetConfig:
         if "/" in target:
             source = "local" if target.startswith(LOCAL_NAMESPACE) else "minari"
             return MinariSource(dataset_id=target, download=self.download, env_id=self.env_id,
-                                source=source)
+                                source=source, download_timeout=self.download_timeout)
         return D4RLSource(name=target, env_id=self.env_id)
 
     def load(self) -> OfflineDataset:
