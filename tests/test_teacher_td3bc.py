@@ -473,3 +473,19 @@ def test_failed_cache_write_after_training_warns_and_returns_the_teacher(dataset
     with pytest.warns(UserWarning, match="No space left on device.*returns its teacher"):
         teacher = train_teacher(dataset, SMALL, tmp_path / "cache")
     assert_same_weights(teacher, train_teacher(dataset, SMALL, None))
+
+
+def test_read_only_cache_hit_that_needs_a_new_evaluation_keeps_the_teacher(dataset, tmp_path,
+                                                                          monkeypatch):
+    first = train_teacher(dataset, SMALL, tmp_path)
+    evaluation = {"episodes": 1, "seed": SMALL.eval_seed, "summary": "stub"}
+    def read_only(self, path, record, summary):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(train_module, "evaluate_teacher", lambda *a, **k: dict(evaluation))
+    monkeypatch.setattr(TeacherCache, "save", read_only)
+    forbid_training(monkeypatch)
+    with pytest.warns(UserWarning, match="Permission denied.*returns its teacher"):
+        second = train_teacher(dataset, replace(SMALL, eval_episodes=1), tmp_path)
+    assert_same_weights(first, second)
+    assert second.evaluation == {**evaluation, "step": SMALL.steps}
