@@ -141,3 +141,13 @@ def test_a_joblib_sweep_keeps_going_past_a_failed_job_and_reports_it(data_file, 
     table = (tmp_path / "sweeps" / "mini" / "report" / "table.md").read_text()
     assert "DBC" in table and "Av-PBC" in table and "hopper-random-tiny" in table
     assert table.count("exceeds the 1999 real pairs") == 2  # both failed jobs, with the cause
+
+
+def test_submitit_local_runs_a_sweep_job_like_slurm_would(data_file, cache_dir, tmp_path):
+    sweep = sdw_run(["-m", f"dataset.path={data_file}", "outer_steps=2", *TINY, "name=slurmish",
+                     "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                     "weighting=none", "objective=dbc"], tmp_path, cache_dir)
+    assert sweep.returncode == 0, sweep.stdout
+    (job,) = [p.parent.parent for p in (tmp_path / "sweeps" / "slurmish").glob("*/.hydra/config.yaml")]
+    assert json.loads((job / "status.json").read_text())["status"] == "done"
+    assert json.loads((job / "eval.json").read_text())["method"] == "DBC"

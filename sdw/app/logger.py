@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +65,33 @@ class RunLogger:
             self.wandb = None
 
 
+def _check_reachable(url: str, timeout: float) -> None:
+    """Fail within `timeout` seconds when the wandb server does not answer (wandb's own retries
+    take much longer on a network that accepts connections and never answers)."""
+    try:
+        urllib.request.urlopen(url, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (OSError, ValueError) as e:
+        raise UserError(
+            f"the wandb server {url} did not answer within logger.init_timeout={timeout} s "
+            f"({e}). Check the network (or WANDB_BASE_URL), or log offline (logger.mode=offline, "
+            "sync later with `wandb sync`) or locally only (logger=local).") from None
+
+
 def _start_wandb(cfg: LoggerConfig, run_dir: Path, name: str, config: dict):
     import wandb
 
+    if cfg.mode == "online":
+        _check_reachable(os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url,
+                         cfg.init_timeout)
     try:
         return wandb.init(project=cfg.project, entity=cfg.entity, group=cfg.group, name=name,
                           id=wandb_run_id(run_dir), resume="allow", dir=str(run_dir),
                           mode=cfg.mode, config=config, reinit="create_new",
-                          settings=wandb.Settings(init_timeout=cfg.init_timeout))
+                          settings=wandb.Settings(
+                              init_timeout=cfg.init_timeout, login_timeout=cfg.init_timeout,
+                              x_graphql_timeout_seconds=cfg.init_timeout, x_graphql_retry_max=1))
     except Exception as e:  # wandb raises its own types for network and key problems
         raise UserError(
             f"wandb did not start within logger.init_timeout={cfg.init_timeout} s in mode "

@@ -18,13 +18,15 @@ class DatasetConfig:
 
     `path` is a D4RL-layout .hdf5 file or a Minari dataset id, so `dataset.path=FILE.hdf5` on
     the command line distils your own data without a config file. The evaluation env comes from
-    `env_id`, else from the D4RL (file) name or the Minari dataset's metadata.
+    `env_id`, else from the D4RL (file) name or the Minari dataset's metadata. With `build`, a
+    local dataset (`sdw/<env>/<level>-v0`) that is absent is built from the shipped policy zoo.
     """
 
     name: str | None = None
     path: str | None = None
     env_id: str | None = None
     download: bool = False
+    build: bool = True
     download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT_S
 
     def source(self) -> DatasetSource:
@@ -43,4 +45,10 @@ class DatasetConfig:
         return D4RLSource(name=target, env_id=self.env_id)
 
     def load(self) -> OfflineDataset:
-        return self.source().load()
+        source = self.source()
+        if self.build and isinstance(source, MinariSource) and source.source == "local" \
+                and not source.is_present():
+            from sdw.collect.rebuild import rebuild_local
+
+            rebuild_local(source.dataset_id)
+        return source.load()
