@@ -15,13 +15,21 @@ from sdw.evaluate import protocol as protocol_module
 from sdw.evaluate import references as references_module
 from sdw.evaluate.protocol import EvalProtocol, last_k_mean
 from sdw.evaluate.references import reference_evaluations
-from sdw.evaluate.rollout import rollout_policies
+from sdw.evaluate.rollout import evaluate_policy
 from sdw.evaluate.summary import summarise
 from sdw.networks.actor import ActorConfig
 
 SCORES = ReferenceScores(0.0, 100.0, "test")
 STUDENT = ActorConfig(hidden_sizes=(16, 16))
 INNER = InnerOptimConfig(steps=5)
+
+
+def rollouts(policies, seed, normaliser):
+    """(policies, 2) returns of 8-step Hopper episodes, episode j reset with seed + j."""
+    return np.stack([evaluate_policy(p, "Hopper-v4", 2, seed, normaliser,
+                                     max_episode_steps=8).returns for p in policies])
+
+
 FIELDS = {"normalised_mean", "normalised_std", "return_mean", "return_std", "students",
           "episodes", "per_student"}
 
@@ -98,8 +106,7 @@ def test_students_are_the_inner_loop_recipe_with_seeds_seed_plus_i(synthetic):
     assert protocol.student_seeds() == [3, 4]
     policies = [student_policy(train_student(synthetic, STUDENT, INNER, seed=s))
                 for s in (3, 4)]
-    returns, _ = rollout_policies(policies, "Hopper-v4", 2, 3, normaliser=synthetic.normaliser,
-                                  max_episode_steps=8)
+    returns = rollouts(policies, 3, synthetic.normaliser)
     assert protocol.periodic(synthetic, STUDENT, INNER, SCORES) == summarise(returns, SCORES)
 
 
@@ -114,12 +121,10 @@ def test_ensemble_acts_on_the_averaged_actions_of_its_members(synthetic):
             s = torch.as_tensor(states)
             return torch.stack([m(s, deterministic=True) for m in members]).mean(0).numpy()
 
-    returns, _ = rollout_policies([averaged], "Hopper-v4", 2, 0, normaliser=synthetic.normaliser,
-                                  max_episode_steps=8)
+    returns = rollouts([averaged], 0, synthetic.normaliser)
     result = protocol.evaluate_ensemble(synthetic, STUDENT, INNER, SCORES)
     assert result == {**summarise(returns, SCORES), "members": 3}
-    single, _ = rollout_policies([student_policy(members[0])], "Hopper-v4", 2, 0,
-                                 normaliser=synthetic.normaliser, max_episode_steps=8)
+    single = rollouts([student_policy(members[0])], 0, synthetic.normaliser)
     assert not np.allclose(single, returns)
 
 
@@ -184,7 +189,7 @@ def test_references_are_computed_once_and_then_read_from_the_cache(dataset, tmp_
 
     for module in (protocol_module, references_module):
         monkeypatch.setattr(module, "train_student", fail, raising=False)
-        monkeypatch.setattr(module, "rollout_policies", fail, raising=False)
+        monkeypatch.setattr(module, "evaluate_policy", fail, raising=False)
     again = reference_evaluations(dataset, teacher, protocol, STUDENT, INNER, 16, tmp_path, "cpu")
     assert again == json.loads(json.dumps(first))
     with pytest.raises(AssertionError, match="recomputed"):  # another size is another entry
@@ -218,7 +223,7 @@ def test_random_subsets_are_real_pairs_of_the_requested_size(dataset, monkeypatc
 def test_teacher_reference_reuses_its_own_evaluation(dataset, monkeypatch):
     own = {"episodes": 5, "seed": 7, "returns": [10.0, 20.0, 30.0, 40.0, 50.0]}
     teacher = LinearTeacher(dataset.state_normaliser(), evaluation=own)
-    monkeypatch.setattr(references_module, "rollout_policies",
+    monkeypatch.setattr(references_module, "evaluate_policy",
                         lambda *a, **k: pytest.fail("rolled out the teacher again"))
     protocol = tiny_protocol(max_episode_steps=None, bc_steps=0)
     result = reference_evaluations(dataset, teacher, protocol, STUDENT, INNER, 10**6, None)

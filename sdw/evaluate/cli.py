@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from sdw.app.hydra_app import launch, reported
+from sdw.app.hydra_app import launch, task
 from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.data.minari_source import minari_data_path
@@ -128,9 +127,9 @@ def _print(evaluation: dict, out: Path, missing: str) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="evaluate")
+@task
 def _eval_app(cfg: DictConfig) -> None:
-    with reported(debug=bool(os.environ.get("HYDRA_FULL_ERROR"))):  # Hydra would exit 1
-        evaluate_artefact(cfg)
+    evaluate_artefact(cfg)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -32,7 +32,7 @@ from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.loop import real_pairs
 from sdw.distill.student import student_policy, train_student
 from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
-from sdw.evaluate.rollout import rollout_policies
+from sdw.evaluate.rollout import evaluate_policy
 from sdw.evaluate.summary import describe, summarise
 from sdw.networks.actor import ActorConfig
 from sdw.teacher.base import Teacher
@@ -158,10 +158,10 @@ def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, 
         s = torch.as_tensor(states, device=teacher_device)
         return teacher.act(s, deterministic=True).cpu().numpy()
 
-    returns, _ = rollout_policies([act], dataset.metadata.env_id, needed, protocol.seed,
-                                  normaliser=teacher.normaliser,
-                                  max_episode_steps=protocol.max_episode_steps)
-    return {**summarise(returns, scores), "source": "rollout"}
+    result = evaluate_policy(act, dataset.metadata.env_id, needed, protocol.seed,
+                             normaliser=teacher.normaliser,
+                             max_episode_steps=protocol.max_episode_steps)
+    return {**summarise(result.returns[None], scores), "source": "rollout"}
 
 
 def _teacher_identity(teacher: Teacher) -> dict | None:
