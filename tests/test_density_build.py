@@ -31,7 +31,8 @@ def test_every_density_config_builds():
 
 
 @pytest.mark.parametrize("group", ["density", "weighting"])
-def test_configs_compose_with_hydra_and_document_every_field(group):
+def test_configs_compose_with_hydra_and_build_through_the_registry(group):
+    """(That every field is documented is checked for every group in tests/test_configs.py.)"""
     for name in group_names(group):
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(overrides=[f"+{group}={name}"])
@@ -39,9 +40,6 @@ def test_configs_compose_with_hydra_and_document_every_field(group):
         assert built.name == name
         lines = (config_dir() / group / f"{name}.yaml").read_text().splitlines()
         assert lines[0].startswith("# "), f"{group}/{name}.yaml: no description line"
-        for before, line in zip(lines, lines[1:]):
-            if not line.startswith(("#", "_target_")):
-                assert before.startswith("# "), f"{group}/{name}.yaml: undocumented field {line!r}"
 
 
 def test_density_states_are_the_normalised_qlearning_view(mixture_dataset):
