@@ -1,5 +1,6 @@
 """D4RL HDF5 loading: every field against the hand-made file, and every kind of bad input."""
 
+import h5py
 import numpy as np
 import pytest
 from data_files import N, known_arrays, write_hdf5
@@ -120,6 +121,18 @@ def bad_input_cases(tmp_path):
         arrays["observations"][7, 1] = -np.inf
         write_hdf5(path, arrays)
 
+    def strings(path):
+        arrays = known_arrays()
+        arrays["rewards"] = np.array([b"r"] * N)
+        write_hdf5(path, arrays)
+
+    def group(path):
+        arrays = known_arrays()
+        del arrays["actions"]
+        write_hdf5(path, arrays)
+        with h5py.File(path, "a") as f:
+            f.create_group("actions").create_dataset("a", data=np.zeros(N))
+
     def wrong_obs_size(path):
         arrays = known_arrays()
         arrays["observations"] = np.zeros((N, 17), np.float32)
@@ -133,11 +146,13 @@ def bad_input_cases(tmp_path):
         ("different lengths", lengths, ["different lengths", "'rewards': 9", "'observations': 10"]),
         ("non-finite", non_finite, ["observations has 3 non-finite value(s) in 2 row(s)", "first at row 5"]),
         ("obs size", wrong_obs_size, ["17 dimensions", "Hopper-v4 observes 11", "env_id"]),
+        ("strings", strings, ["non-numeric dtype {'rewards': '|S1'}"]),
+        ("group", group, ["['actions'] are HDF5 groups, not arrays"]),
     ]
 
 
-@pytest.mark.parametrize("case", range(6), ids=["truncated", "corrupt", "missing-key", "lengths",
-                                                 "non-finite", "obs-size"])
+@pytest.mark.parametrize("case", range(8), ids=["truncated", "corrupt", "missing-key", "lengths",
+                                                 "non-finite", "obs-size", "strings", "group"])
 def test_bad_files_fail_with_a_clear_message_and_write_nothing(tmp_path, case, isolated_data_dirs):
     _, write_bad, fragments = bad_input_cases(tmp_path)[case]
     path = tmp_path / "files" / "hopper_medium-v2.hdf5"

@@ -108,7 +108,16 @@ def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
                     f"{path} is missing the key(s) {missing}; a D4RL-v2 file holds "
                     f"{list(REQUIRED_KEYS)} (found {sorted(f.keys())})."
                 )
+            not_arrays = [k for k in REQUIRED_KEYS if not isinstance(f[k], h5py.Dataset)]
+            if not_arrays:
+                raise DatasetError(f"{path}: {not_arrays} are HDF5 groups, not arrays; a D4RL-v2 "
+                                   "file holds each key as one array with a row per transition.")
             arrays = {k: f[k][()] for k in REQUIRED_KEYS}
+        not_numeric = {k: str(v.dtype) for k, v in arrays.items()
+                       if not (np.issubdtype(v.dtype, np.number) or v.dtype == bool)}
+        if not_numeric:
+            raise DatasetError(f"{path}: key(s) with non-numeric dtype {not_numeric}; every D4RL "
+                               "key holds numbers (terminals and timeouts may be bool).")
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError) as e:
