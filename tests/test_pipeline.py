@@ -1,58 +1,43 @@
-"""The pieces plug together from their Hydra configs: data -> teacher -> density/weights ->
-distill -> evaluate, on a small real Hopper-v4 dataset collected in the test."""
+"""The README's Python pipeline: data -> teacher -> density/weights -> distill -> evaluate, from
+the composed run config, on a small real Hopper-v4 dataset collected in the test."""
 
 import numpy as np
-import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from sdw.config import config_dir
-from sdw.data.d4rl import D4RLSource
 from sdw.data.example import collect_random_transitions, write_d4rl_hdf5
 from sdw.density import build_state_weights
-from sdw.distill import SyntheticSet, distill, student_policy, train_student
-from sdw.evaluate.rollout import evaluate_policy
+from sdw.distill import SyntheticSet, distill
+from sdw.teacher.build import build_teacher
+
+SMALL = ["teacher.steps=200", "teacher.eval_episodes=1", "teacher.hidden_dims=[32,32]",
+         "objective.batch_size=256", "student.hidden_sizes=[32,32]", "synthetic.size=16",
+         "inner_optim.steps=10", "eval=quick"]
 
 
-GROUPS = {"teacher": "td3bc", "density": "knn", "weighting": "self-normalised",
-          "objective": "avpbc", "student": "official_mlp3", "synthetic": "real", "inner_optim": "sgd"}
-OVERRIDES = ["teacher.cfg.steps=200", "teacher.cfg.eval_episodes=1", "teacher.cfg.hidden_dims=[32,32]",
-             "objective.batch_size=256", "student.hidden_sizes=[32,32]", "synthetic.size=16",
-             "inner_optim.steps=10"]
-
-
-@pytest.fixture(scope="module")
-def hopper(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "hopper_random-example.hdf5"
+def test_the_readme_pipeline_runs_from_the_run_config(tmp_path):
+    path = tmp_path / "hopper_random-example.hdf5"
     write_d4rl_hdf5(path, collect_random_transitions("Hopper-v4", 3000, seed=0))
-    return D4RLSource(path=str(path)).load()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("run", overrides=[f"dataset.path={path}", *SMALL])
 
+    dataset = instantiate(cfg.dataset).load()
+    teacher = build_teacher(instantiate(cfg.teacher), dataset, tmp_path / "teachers")
+    assert teacher.provenance["dataset_hash"] == dataset.content_hash
+    weights, diagnostics = build_state_weights(dataset, cfg.density, cfg.weighting,
+                                               tmp_path / "density")
+    assert 0 < diagnostics.ess_fraction < 1 and len(weights) == len(dataset.qlearning_view())
 
-def test_sdw_avpbc_end_to_end_from_configs(hopper, tmp_path):
-    with initialize_config_dir(str(config_dir()), version_base=None):
-        cfg = compose(overrides=[f"+{g}={o}" for g, o in GROUPS.items()] + OVERRIDES
-                      + [f"teacher.cache_dir={tmp_path / 'teachers'}"])
-    teacher = instantiate(cfg.teacher)(dataset=hopper)
-    assert teacher.provenance["dataset_hash"] == hopper.content_hash
-
-    weights, diagnostics = build_state_weights(hopper, cfg.density, cfg.weighting, tmp_path / "density")
-    assert diagnostics.to_dict()["density/weight_max"] > 1.0
-    assert len(weights) == len(hopper.qlearning_view())
-
+    student, inner = instantiate(cfg.student), instantiate(cfg.inner_optim)
     losses = []
-    synthetic = distill(
-        hopper, teacher,
-        objective=instantiate(cfg.objective), student=instantiate(cfg.student),
-        synthetic=instantiate(cfg.synthetic), inner=instantiate(cfg.inner_optim),
-        outer_steps=3, seed=0, state_weights=weights, method="sdw-avpbc", progress=False,
-        callback=lambda info: losses.append(info.outer_loss))
-    assert len(losses) == 3 and np.isfinite(losses).all()
-    assert synthetic.env_id == "Hopper-v4" and synthetic.method == "sdw-avpbc"
+    synthetic = distill(dataset, teacher, objective=instantiate(cfg.objective), student=student,
+                        synthetic=instantiate(cfg.synthetic), inner=inner,
+                        outer=instantiate(cfg.outer_optim), outer_steps=3, state_weights=weights,
+                        progress=False, callback=lambda info: losses.append(info.outer_loss))
+    assert len(losses) == 3 and np.isfinite(losses).all() and synthetic.env_id == "Hopper-v4"
 
     loaded = SyntheticSet.load(synthetic.save(tmp_path / "synthetic.npz"))
-    student = train_student(loaded, instantiate(cfg.student), instantiate(cfg.inner_optim))
-    result = evaluate_policy(student_policy(student), loaded.env_id, n_episodes=2, seed=0,
-                             normaliser=loaded.normaliser,
-                             reference_scores=hopper.metadata.reference_scores,
-                             max_episode_steps=100)
-    assert result.normalised_mean is not None and np.isfinite(result.returns).all()
+    result = instantiate(cfg.eval).final(loaded, student, inner, dataset.metadata.reference_scores)
+    assert result["standard"]["normalised_mean"] is not None
+    assert len(result["standard"]["per_student"]) == 2
