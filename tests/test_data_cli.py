@@ -82,10 +82,13 @@ def test_directory_given_as_the_hdf5_file(tmp_path, capsys):
                                "holds hopper_medium-v2.hdf5")
 
 
-def test_debug_shows_the_traceback(tmp_path, capsys):
+def test_debug_or_hydra_full_error_shows_the_traceback(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "hopper_medium-v2.hdf5"
     folder.mkdir()
-    for argv in (["--debug", "info", str(folder)], ["info", str(folder), "--debug"]):
+    for argv in (["--debug", "info", str(folder)], ["info", str(folder), "--debug"], None):
+        if argv is None:
+            monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+            argv = ["info", str(folder)]
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "Traceback" in err and "DatasetError" in err and "is a directory" in err

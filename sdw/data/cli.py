@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect the offline datasets sdw can read: D4RL HDF5 files, Minari datasets "
                     "and the project's own local datasets.",
     )
-    debug_help = "show the full traceback of an error, not only its message"
+    debug_help = "show the full traceback of an error, not only its message (as HYDRA_FULL_ERROR=1)"
     parser.add_argument("--debug", action="store_true", help=debug_help)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as e:
-        if args.debug:
+        if args.debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
             traceback.print_exc()
         print(f"sdw-data: error: {e}", file=sys.stderr)
         return 2
