@@ -313,7 +313,10 @@ def test_unknown_table_column_names_the_columns(sweep, tmp_path, capsys):
         main([str(sweep), f"out={tmp_path / 'out'}", "table.cols=datset"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "no runs.csv column 'datset'" in err and "dataset_choice" in err
+    assert "table.cols: no runs.csv column 'datset'" in err and "dataset_choice" in err
+    with pytest.raises(SystemExit):
+        main([str(sweep), f"out={tmp_path / 'out'}", "speed.enabled=true", "speed.group_by=optim"])
+    assert "speed.group_by: no runs.csv column 'optim'" in capsys.readouterr().err
 
 
 def test_bare_paths_become_a_dirs_override(tmp_path):
@@ -373,7 +376,7 @@ def test_steps_to_score_on_known_curves(tmp_path):
     assert float(adam["time_ratio"]) == pytest.approx(0.6)
     assert (slow["step"], slow["note"], float(slow["best"])) == ("", "not reached", 15.0)
     md = (out / "steps_to_score.md").read_text()
-    assert f"| {HOPPER} | adam | 2 | 30.0 | 300 | 0.50 | 360 | 0.60 | 60.0 (600) |  |" in md
+    assert f"| {HOPPER} | adam | 2 | 30.0 | 300 | 0.50 | 360.0 | 0.60 | 60.0 (600) |  |" in md
     for name in ("speed_vs_step.png", "speed_vs_time.png"):
         assert (out / name).read_bytes().startswith(PNG_MAGIC)
     assert "## Steps to score" in (out / "report.md").read_text()

@@ -17,12 +17,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sdw.app.hydra_app import HELP_FLAGS, check_overrides, reported
+from sdw.app.hydra_app import HELP_FLAGS, check_overrides, reported, task
 from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.errors import UserError
 from sdw.report import plots, speed, tables
-from sdw.report.collect import Run, collect_runs, label, write_runs_csv
+from sdw.report.collect import Run, check_columns, collect_runs, label, write_runs_csv
 from sdw.report.curves import CURVE_STATUSES, grouped_curves
 
 log = logging.getLogger("sdw.report")
@@ -96,11 +96,7 @@ def run(cfg: DictConfig) -> Path:
 
 def select(runs: Sequence[Run], where: dict) -> list[Run]:
     """The runs whose columns equal every value of `where` (compared as text)."""
-    known = {c for r in runs for c in r.row}
-    for column in where:
-        if column not in known:
-            raise UserError(f"where: no runs.csv column {column!r}; the columns are: "
-                            f"{', '.join(sorted(known))}")
+    check_columns(runs, {f"where.{k}": k for k in where})
     selected = [r for r in runs if all(label(r[k]) == label(v) for k, v in where.items())]
     if not selected:
         present = "; ".join(f"{k}: {', '.join(sorted({label(r[k]) for r in runs}))}"
@@ -125,13 +121,14 @@ def _plots(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
                      f"normalised score in metrics.jsonl.")
     weight_plots = [r["weights_png"] for r in runs if r["weights_png"]]
     if weight_plots:
-        lines += ["", "Each run's weight histogram:", "",
-                  *(f"- [{Path(w).parent.name}](<{os.path.relpath(w, out)}>)" for w in weight_plots)]
+        lines += ["", "Each run's weight histogram:", ""]
+        lines += [f"- [{Path(w).parent.name}](<{os.path.relpath(w, out)}>)" for w in weight_plots]
     return lines + [""]
 
 
 def _speed(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
     s, p = cfg.speed, cfg.plots
+    check_columns(runs, {"speed.group_by": s.group_by, "speed.per": s.per})
     curves = grouped_curves(runs, s.group_by, s.per, CURVE_STATUSES[p.curves_from])
     results = speed.steps_to_score(curves, s.reference, s.reference_step)
     text = speed.to_markdown(results, group_by=s.group_by, panel=s.per, reference=s.reference,
@@ -171,26 +168,24 @@ def _write_csv(path: Path, rows: list[list]) -> None:
         [["" if v is None else v for v in row] for row in rows]), mode="w")
 
 
-_debug = False  # --debug: tracebacks instead of one paragraph (set by main for the Hydra task)
-
-
 @hydra.main(version_base=None, config_path=str(config_dir()), config_name="report")
+@task
 def _hydra_main(cfg: DictConfig) -> None:
-    with reported(_debug):  # inside the task: Hydra turns escaping errors into exit code 1
-        run(cfg)
+    run(cfg)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point; `argv` (without the program name) for tests. Overrides are checked
     before any work (a typo lists the valid keys); bad input prints one paragraph, exit code 2
-    (`--debug` shows the traceback)."""
-    global _debug
+    (`--debug` or HYDRA_FULL_ERROR=1 shows the traceback)."""
     saved = sys.argv
     args = list(saved[1:] if argv is None else argv)
-    _debug = "--debug" in args or bool(os.environ.get("HYDRA_FULL_ERROR"))
-    overrides, flags = split_argv([a for a in args if a != "--debug"])
+    if "--debug" in args:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        args = [a for a in args if a != "--debug"]
+    overrides, flags = split_argv(args)
     if not HELP_FLAGS.intersection(flags):
-        with reported(_debug):
+        with reported():
             check_overrides("report", overrides)
     sys.argv = ["sdw-report", *flags, *overrides]
     try:
