@@ -26,7 +26,7 @@ from sdw.config import config_dir
 from sdw.data.dataset import StateNormaliser
 from sdw.density import KDEDensity, KNNDensity, make_estimator, make_weighting
 from sdw.density.knn import knn_log_density
-from sdw.density.synthetic import GaussianMixture
+from sdw.testing.densities import GaussianMixture
 
 
 def load() -> str:

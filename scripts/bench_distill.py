@@ -47,7 +47,7 @@ def run_one(config: str, n: int, method: str, steps: int, warmup: int, threads: 
     import torch
 
     from sdw.distill import InnerOptimConfig, ObjectiveConfig, SyntheticConfig, distill
-    from sdw.distill.toy import random_dataset
+    from sdw.testing.toy import random_dataset
     from sdw.networks import ActorConfig, FullyConnectedQFunction, TanhGaussianActor
     from sdw.teacher.corl import CorlTeacher
 

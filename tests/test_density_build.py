@@ -11,7 +11,7 @@ from sdw.density import (DensityError, StateWeights, build_state_weights, densit
                          make_weighting)
 from sdw.density.diagnostics import effective_sample_fraction, weight_diagnostics
 from sdw.density.registry import group_names
-from sdw.density.synthetic import GaussianMixture, dataset_of_states
+from sdw.testing.densities import GaussianMixture, dataset_of_states
 
 
 @pytest.fixture(scope="module")

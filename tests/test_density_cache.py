@@ -5,7 +5,7 @@ import pytest
 
 from sdw.density import KNNDensity, state_log_density
 from sdw.density.cache import LogDensityCache, cache_key
-from sdw.density.synthetic import dataset_of_states
+from sdw.testing.densities import dataset_of_states
 
 
 class CountingKNN(KNNDensity):

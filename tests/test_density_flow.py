@@ -6,7 +6,7 @@ import torch
 from scipy.stats import spearmanr
 
 from sdw.density import FlowDensity
-from sdw.density.synthetic import GaussianMixture
+from sdw.testing.densities import GaussianMixture
 
 FAST = dict(batch_size=256, lr=3e-3, max_epochs=40, patience=4)
 

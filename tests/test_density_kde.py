@@ -6,7 +6,7 @@ from scipy.stats import gaussian_kde
 
 from sdw.density import DensityError, KDEDensity
 from sdw.density.kde import bandwidth_factor
-from sdw.density.synthetic import GaussianMixture
+from sdw.testing.densities import GaussianMixture
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from scipy.stats import spearmanr
 
 from sdw.density import DensityError, KNNDensity
 from sdw.density.knn import knn_log_density, log_unit_ball_volume
-from sdw.density.synthetic import GaussianMixture
+from sdw.testing.densities import GaussianMixture
 
 
 def test_unit_ball_volume_in_log_space():

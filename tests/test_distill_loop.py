@@ -7,7 +7,7 @@ import torch
 from sdw.data.dataset import StateNormaliser
 from sdw.distill import (DistillationDiverged, InnerOptimConfig, ObjectiveConfig,
                          OuterOptimConfig, SyntheticConfig, SyntheticSet, checkpoint_step, distill)
-from sdw.distill.toy import LinearTeacher, random_dataset
+from sdw.testing.toy import LinearTeacher, random_dataset
 from sdw.networks import ActorConfig
 
 OBS, ACT = 5, 2

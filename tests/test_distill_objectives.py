@@ -5,7 +5,7 @@ import torch
 
 from sdw.distill.objectives import (ObjectiveConfig, OuterTargets, avpbc_loss,
                                     check_state_weights, dbc_loss, pbc_loss)
-from sdw.distill.toy import LinearTeacher, random_dataset
+from sdw.testing.toy import LinearTeacher, random_dataset
 
 PRED = torch.tensor([[0.5, -0.5], [1.0, 0.0], [0.0, 0.2]])
 TARGET = torch.tensor([[0.0, 0.5], [0.0, 0.0], [0.4, 0.2]])

@@ -98,7 +98,7 @@ def test_corl_checkpoint_loads_and_gives_the_same_actions_and_values(corl_checkp
 
 
 def test_corl_teacher_takes_the_dataset_statistics(corl_checkpoint):
-    from sdw.distill.toy import random_dataset
+    from sdw.testing.toy import random_dataset
 
     dataset = random_dataset(3000, OBS, ACT)
     teacher = load_corl_teacher(corl_checkpoint[0], dataset=dataset)
@@ -139,15 +139,16 @@ def test_foreign_pickled_objects_are_refused_unless_trusted(tmp_path, corl_check
     assert load_corl_teacher(path, normaliser=_normaliser(), trusted=True) is not None
 
 
-def test_corl_config_is_completed_with_the_dataset(corl_checkpoint):
+def test_corl_config_builds_the_teacher_with_the_dataset_statistics(corl_checkpoint):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from sdw.config import config_dir
-    from sdw.distill.toy import random_dataset
+    from sdw.teacher.build import build_teacher
+    from sdw.testing.toy import random_dataset
 
     cfg = OmegaConf.load(config_dir() / "teacher" / "corl.yaml")
-    cfg.path = str(corl_checkpoint[0])
+    cfg.path, cfg.device = str(corl_checkpoint[0]), "cpu"
     dataset = random_dataset(3000, OBS, ACT)
-    teacher = instantiate(cfg)(dataset=dataset)
+    teacher = build_teacher(instantiate(cfg), dataset, cache_dir=None)
     assert np.array_equal(teacher.normaliser.std, dataset.state_normaliser().std)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sdw.density import StateWeights, WeightingScheme, build_state_weights
-from sdw.density.synthetic import dataset_of_states
+from sdw.testing.densities import dataset_of_states
 from sdw.distill.objectives import ObjectiveConfig, avpbc_loss, dbc_loss, pbc_loss
 
 B, ACT = 64, 3

@@ -1,0 +1,1 @@
+"""Known toy data for tests and benchmarks: linear teachers, random datasets, Gaussian mixtures with exact densities."""
