@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from sdw.atomic import atomic_write
+from sdw.collect import exact
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 """SB3's clamp of the SAC actor's log standard deviation."""
@@ -57,14 +58,15 @@ class ActorSnapshot:
         return self.mu[0].shape[1]
 
     def act(self, obs: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Actions for a batch of observations, bit-identical on every machine (sdw.collect.exact)."""
         h = np.asarray(obs, np.float32)
         for w, b in zip(self.weights, self.biases):
-            h = np.maximum(h @ w + b, 0.0)
-        u = h @ self.mu[0] + self.mu[1]
+            h = np.maximum(exact.affine(h, w, b), np.float32(0.0))
+        u = exact.affine(h, *self.mu)
         if rng is not None:
-            log_std = np.clip(h @ self.log_std[0] + self.log_std[1], LOG_STD_MIN, LOG_STD_MAX)
-            u = u + np.exp(log_std) * rng.standard_normal(u.shape).astype(np.float32)
-        squashed = np.tanh(u)
+            log_std = np.clip(exact.affine(h, *self.log_std), LOG_STD_MIN, LOG_STD_MAX)
+            u = u + exact.exp(log_std) * rng.standard_normal(u.shape).astype(np.float32)
+        squashed = exact.tanh(u)
         return (self.low + 0.5 * (squashed + 1.0) * (self.high - self.low)).astype(np.float32)
 
     def deterministic(self, obs: np.ndarray) -> np.ndarray:
