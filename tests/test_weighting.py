@@ -139,3 +139,19 @@ def test_state_weights_checks_indices():
         sw(torch.tensor([3, 10]))
     with pytest.raises(DensityError, match="LongTensor"):
         sw(torch.tensor([0.0, 1.0]))
+
+
+def test_target_ess_picks_the_exponent_that_keeps_that_effective_sample_size():
+    from sdw.density.diagnostics import effective_sample_fraction
+
+    log_density = np.random.default_rng(0).normal(0.0, 3.0, 20_000)
+    scheme = WeightingScheme("t", alpha=1.0, target_ess=0.5)
+    alpha = scheme.exponent_for_target(log_density)
+    assert 0 < alpha < 1
+    assert effective_sample_fraction(scheme.log_weights(log_density)) == pytest.approx(0.5, abs=1e-6)
+    fixed = WeightingScheme("f", alpha=alpha)
+    np.testing.assert_allclose(scheme.log_weights(log_density), fixed.log_weights(log_density))
+    loose = WeightingScheme("l", alpha=0.01, target_ess=0.5)  # the cap already keeps ESS/N > 0.5
+    assert loose.exponent_for_target(log_density) == 0.01
+    with pytest.raises(DensityError, match="target_ess must be in"):
+        WeightingScheme("bad", alpha=1.0, target_ess=1.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -9,6 +10,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 from sdw.density.base import DensityError
+from sdw.density.diagnostics import effective_sample_fraction
+
+log = logging.getLogger(__name__)
 
 NORMALISATIONS = ("dataset", "batch", "none")
 COMPOSITIONS = ("multiply", "replace")
@@ -28,6 +32,9 @@ class WeightingScheme:
        (w_i = B softmax_i(log w)); `none` keeps p^-alpha literally and refuses weights that
        overflow float32.
     `compose` says how the engine combines w with Av-PBC's beta Q*: multiply or replace.
+    With `target_ess`, the exponent is the largest one in [0, alpha] whose weights (after the
+    clipping and normalisation) have that effective sample size over N (found by bisection:
+    ESS/N falls as the exponent grows).
     """
 
     name: str = "none"
@@ -36,6 +43,7 @@ class WeightingScheme:
     clip_quantile: float | None = None
     clip_max_ratio: float | None = None
     compose: str = "multiply"
+    target_ess: float | None = None
 
     def __post_init__(self) -> None:
         where = f"weighting {self.name!r}"
@@ -55,6 +63,8 @@ class WeightingScheme:
             raise DensityError(f"{where}: clip_quantile must be in (0, 1], got {self.clip_quantile}.")
         if self.clip_max_ratio is not None and not self.clip_max_ratio >= 1:
             raise DensityError(f"{where}: clip_max_ratio must be at least 1, got {self.clip_max_ratio}.")
+        if self.target_ess is not None and not 0 < self.target_ess <= 1:
+            raise DensityError(f"{where}: target_ess must be in (0, 1], got {self.target_ess}.")
 
     @property
     def uses_density(self) -> bool:
@@ -75,7 +85,28 @@ class WeightingScheme:
         if bad.any():
             raise DensityError(f"weighting {self.name!r}: {int(bad.sum())} log densities are not finite "
                                f"(first at state {int(np.flatnonzero(bad)[0])}); the density estimate is broken.")
-        log_w = -self.alpha * log_density if self.uses_density else np.zeros_like(log_density)
+        if self.target_ess is None:
+            return self._log_weights(log_density, self.alpha)
+        alpha = self.exponent_for_target(log_density)
+        log.info("weighting %s: exponent %.4g for ESS/N %.3g (cap %g)", self.name, alpha,
+                 self.target_ess, self.alpha)
+        return self._log_weights(log_density, alpha)
+
+    def exponent_for_target(self, log_density: np.ndarray, iterations: int = 50) -> float:
+        """The largest exponent in [0, alpha] whose weights have ESS/N >= target_ess."""
+        def ess(alpha: float) -> float:
+            return effective_sample_fraction(self._log_weights(log_density, alpha))
+
+        if ess(self.alpha) >= self.target_ess:
+            return self.alpha
+        low, high = 0.0, self.alpha
+        for _ in range(iterations):
+            mid = (low + high) / 2
+            low, high = (mid, high) if ess(mid) >= self.target_ess else (low, mid)
+        return low
+
+    def _log_weights(self, log_density: np.ndarray, alpha: float) -> np.ndarray:
+        log_w = -alpha * log_density if alpha != 0 else np.zeros_like(log_density)
         if self.clip_quantile is not None:
             log_w = np.minimum(log_w, np.quantile(log_w, self.clip_quantile, method="inverted_cdf"))
         if self.clip_max_ratio is not None:
@@ -85,7 +116,7 @@ class WeightingScheme:
             return log_w - (logsumexp(log_w) - math.log(len(log_w)))
         if log_w.max() > FLOAT32_MAX_LOG:
             raise DensityError(
-                f"weighting {self.name!r}: p^-{self.alpha} reaches exp({log_w.max():.1f}), beyond float32 "
+                f"weighting {self.name!r}: p^-{alpha} reaches exp({log_w.max():.1f}), beyond float32 "
                 f"(exp({FLOAT32_MAX_LOG:.1f})); use weighting=self-normalised (same ratios, mean 1) or clip."
             )
         return log_w
