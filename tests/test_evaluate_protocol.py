@@ -190,6 +190,7 @@ def test_references_are_computed_once_and_then_read_from_the_cache(dataset, tmp_
     for module in (protocol_module, references_module):
         monkeypatch.setattr(module, "train_student", fail, raising=False)
         monkeypatch.setattr(module, "evaluate_policy", fail, raising=False)
+    monkeypatch.setattr(references_module, "real_pairs", fail)  # not even the data is prepared
     again = reference_evaluations(dataset, teacher, protocol, STUDENT, INNER, 16, tmp_path, "cpu")
     assert again == json.loads(json.dumps(first))
     with pytest.raises(AssertionError, match="recomputed"):  # another size is another entry

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from sdw.atomic import atomic_write
-from sdw.data.dataset import OfflineDataset
+from sdw.data.dataset import OfflineDataset, StateNormaliser
 from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.loop import real_pairs
 from sdw.distill.student import student_policy, train_student
@@ -65,20 +65,16 @@ def reference_evaluations(dataset: OfflineDataset, teacher: Teacher | None,
               "episodes": protocol.episodes, "seed": protocol.seed,
               "max_episode_steps": protocol.max_episode_steps}
     learner = {**common, "student": student.to_dict()}
-    n = len(dataset.qlearning_view())
-    if size <= n:
-        result["random_subset"] = _cached(
-            cache_dir, "random_subset", {**learner, "size": size, "inner": inner.to_dict()},
-            lambda: _random_subset(dataset, protocol, student, inner, size, device))
-    else:
-        logger.warning("no random-subset reference: size %d exceeds the %d pairs of %s", size, n,
-                       dataset.metadata.name)
+    real = _RealPairs(dataset)
+    result["random_subset"] = _cached(
+        cache_dir, "random_subset", {**learner, "size": size, "inner": inner.to_dict()},
+        lambda: _random_subset(real, protocol, student, inner, size, device))
     if protocol.bc_steps:
         bc = {"students": protocol.bc_students, "steps": protocol.bc_steps,
               "batch_size": protocol.bc_batch_size, "lr": protocol.bc_lr}
         result["whole_data_bc"] = _cached(
             cache_dir, "whole_data_bc", {**learner, "bc": bc},
-            lambda: _whole_data_bc(dataset, protocol, student, device))
+            lambda: _whole_data_bc(real, protocol, student, device))
     if teacher is not None:
         identity = _teacher_identity(teacher)
         compute = lambda: _teacher(dataset, teacher, protocol, device)  # noqa: E731
@@ -90,7 +86,7 @@ def reference_evaluations(dataset: OfflineDataset, teacher: Teacher | None,
     return result
 
 
-def _cached(cache_dir: str | Path | None, kind: str, key: dict, compute) -> dict:
+def _cached(cache_dir: str | Path | None, kind: str, key: dict, compute) -> dict | None:
     """The cached result for `key`, else `compute()`, written atomically to the cache."""
     if cache_dir is None:
         return compute()
@@ -110,36 +106,56 @@ def _cached(cache_dir: str | Path | None, kind: str, key: dict, compute) -> dict
     return result
 
 
-def _real_set(dataset: OfflineDataset, states: np.ndarray, actions: np.ndarray,
-              method: str) -> SyntheticSet:
-    meta = dataset.metadata
-    return SyntheticSet(states, actions, dataset.state_normaliser(), meta.env_id, meta.name,
-                        dataset.content_hash, method)
+class _RealPairs:
+    """The dataset's normalised qlearning pairs, built on first use (a cache hit needs none)."""
+
+    def __init__(self, dataset: OfflineDataset):
+        self.dataset = dataset
+        self._pairs: tuple[torch.Tensor, torch.Tensor, StateNormaliser] | None = None
+
+    @property
+    def normaliser(self) -> StateNormaliser:
+        return self.pairs()[2]
+
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor, StateNormaliser]:
+        """(states, actions, normaliser): the qlearning view's pairs on the CPU, states normalised."""
+        if self._pairs is None:
+            normaliser = self.dataset.state_normaliser()
+            self._pairs = (*real_pairs(self.dataset, normaliser, torch.device("cpu")), normaliser)
+        return self._pairs
+
+    def as_set(self, states: torch.Tensor, actions: torch.Tensor, method: str) -> SyntheticSet:
+        meta = self.dataset.metadata
+        return SyntheticSet(states.numpy(), actions.numpy(), self.normaliser, meta.env_id,
+                            meta.name, self.dataset.content_hash, method)
 
 
-def _random_subset(dataset: OfflineDataset, protocol: EvalProtocol, student: ActorConfig,
-                   inner: InnerOptimConfig, size: int, device) -> dict:
+def _random_subset(real: _RealPairs, protocol: EvalProtocol, student: ActorConfig,
+                   inner: InnerOptimConfig, size: int, device) -> dict | None:
     """One student per random subset: subset i and student i both use seed `seed + i`."""
-    normaliser = dataset.state_normaliser()
-    states, actions = real_pairs(dataset, normaliser, torch.device("cpu"))
+    states, actions, normaliser = real.pairs()
+    meta = real.dataset.metadata
+    if size > len(states):
+        logger.warning("no random-subset reference: size %d exceeds the %d pairs of %s", size,
+                       len(states), meta.name)
+        return None
     policies = []
     for seed in protocol.student_seeds():
         generator = torch.Generator().manual_seed(seed)
         s, a = initial_pairs(SyntheticConfig(size=size, init="real"), states, actions, generator)
-        subset = _real_set(dataset, s.numpy(), a.numpy(), "random-subset")
-        actor = train_student(subset, student, inner, seed=seed, device=device)
+        actor = train_student(real.as_set(s, a, "random-subset"), student, inner, seed=seed,
+                              device=device)
         policies.append(student_policy(actor, device))
-    return protocol.score(policies, dataset.metadata.env_id, normaliser,
-                          dataset.metadata.reference_scores)
+    return protocol.score(policies, meta.env_id, normaliser, meta.reference_scores)
 
 
-def _whole_data_bc(dataset: OfflineDataset, protocol: EvalProtocol, student: ActorConfig,
+def _whole_data_bc(real: _RealPairs, protocol: EvalProtocol, student: ActorConfig,
                    device) -> dict:
-    states, actions = real_pairs(dataset, dataset.state_normaliser(), torch.device("cpu"))
-    whole = _real_set(dataset, states.numpy(), actions.numpy(), "whole-data-bc")
+    states, actions, _ = real.pairs()
     adam = InnerOptimConfig(name="adam", lr=protocol.bc_lr, steps=protocol.bc_steps)
     bc = dataclasses.replace(protocol, students=protocol.bc_students)
-    return bc.evaluate_set(whole, student, adam, dataset.metadata.reference_scores, device,
+    return bc.evaluate_set(real.as_set(states, actions, "whole-data-bc"), student, adam,
+                           real.dataset.metadata.reference_scores, device,
                            batch_size=protocol.bc_batch_size)
 
 
