@@ -284,6 +284,21 @@ def test_where_selects_runs_and_dirs_override_works(sweep, tmp_path):
         assert len(list(csv.DictReader(f))) == 9  # runs.csv keeps every job
 
 
+def test_swept_values_become_columns_ordered_by_number(tmp_path):
+    root = tmp_path / "budget"
+    for size in (256, 16, 64):
+        for seed in (0, 1):
+            write_job(root / f"size={size},seed={seed}", method="Av-PBC", dataset=HOPPER,
+                      seed=seed, status="done", curve=[(100, 10.0, size / 8 + seed)],
+                      score=size / 8 + seed, overrides=[f"synthetic.size={size}", f"seed={seed}"])
+    out = tmp_path / "out"
+    main([str(root), f"out={out}", "table.cols=synthetic.size", "plots.enabled=false"])
+    header = (out / "table.md").read_text().splitlines()[0]
+    assert header == "| method | 16 | 64 | 256 | Average |"
+    assert table_lines(out / "table.md")["Av-PBC"] == [
+        "2.5 ± 0.5 (2)", "8.5 ± 0.5 (2)", "32.5 ± 0.5 (2)", "14.5"]
+
+
 def test_a_cell_pooling_different_configs_gets_a_note(sweep, tmp_path):
     job = sweep / "extra"
     write_job(job, method="Av-PBC", dataset=HOPPER, seed=2, status="done", outer_optim="adam",
@@ -400,6 +415,8 @@ def test_steps_to_score_over_all_runs_with_a_std_band(tmp_path):
     md = (out / "steps_to_score.md").read_text()
     assert "| all runs | adam | 2 | 30.0 | 300 | 0.50 |" in md
     assert (out / "speed_vs_step.png").read_bytes().startswith(PNG_MAGIC)
+    main([str(root), f"out={out}"])  # a report without the speed section leaves none behind
+    assert not (out / "steps_to_score.md").exists() and not (out / "speed_vs_step.png").exists()
 
 
 def test_an_unknown_band_is_named(sweep, tmp_path, capsys):

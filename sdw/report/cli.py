@@ -31,6 +31,9 @@ log = logging.getLogger("sdw.report")
 _FLAGS_WITH_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
                      "-c", "--cfg", "-p", "--package", "--experimental-rerun"}
 _INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+OUTPUTS = ("runs.csv", "table.md", "table.csv", "table.tex", "report.md", "score_vs_step.png",
+           "score_vs_time.png", "ess.png", "steps_to_score.md", "steps_to_score.csv",
+           "speed_vs_step.png", "speed_vs_time.png")
 
 
 def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -68,6 +71,8 @@ def run(cfg: DictConfig) -> Path:
     out = Path(cfg.out) if cfg.out else Path(dirs[0]) / "report"
     # Job directories under `out` itself (never the case for sdw-run output) are not reread.
     runs = [r for r in runs if out.resolve() not in Path(r["run_dir"]).resolve().parents]
+    for name in OUTPUTS:  # no stale figure or table of an earlier report stays beside this one
+        (out / name).unlink(missing_ok=True)
     write_runs_csv(runs, out / "runs.csv")
     where = OmegaConf.to_container(cfg.where) if cfg.where else {}
     selected = select(runs, where)

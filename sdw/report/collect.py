@@ -25,8 +25,9 @@ from sdw.errors import UserError
 log = logging.getLogger("sdw.report")
 
 REFERENCES = ("random_subset", "whole_data_bc", "teacher")
-# Columns every runs.csv has, in this order; group choices come after `ess_fraction`, timings
-# (`time_<stage>`) after `last_eval_step`.
+# Columns every runs.csv has, in this order; group choices and then override keys not yet
+# columns (`synthetic.size`) come after `ess_fraction`, timings (`time_<stage>`) after
+# `last_elapsed`.
 LEADING_COLUMNS = ("run_dir", "status", "error", "method", "dataset", "seed", "score",
                    "score_final", "score_final_std", *(f"ref_{r}" for r in REFERENCES),
                    "ess_fraction")
@@ -145,6 +146,10 @@ def read_run(job: Path, root: Path) -> Run:
         row["ref_teacher"] = _number(_get(status, "teacher", "normalised"))
     for group, value in choices.items():
         row[f"{group}_choice" if group in FIXED_COLUMNS else str(group)] = value
+    for override in overrides:  # swept values (synthetic.size=64) as columns for tables
+        key, sep, value = str(override).lstrip("+~").partition("=")
+        if sep and key not in row and key not in FIXED_COLUMNS:
+            row[key] = value
     row.update({
         "overrides": " ".join(str(o) for o in overrides),
         "outer_steps": _first(config.get("outer_steps"), result.get("outer_steps")),
@@ -198,7 +203,8 @@ def read_metrics(path: Path, problems: list[str]) -> tuple[Curve, int | None]:
 
 
 def columns_of(runs: Iterable[Run]) -> list[str]:
-    """runs.csv's columns: the fixed ones, group choices where they belong, timings after."""
+    """runs.csv's columns: the fixed ones, group choices and override keys where they belong,
+    timings after."""
     choices: list[str] = []
     timings: list[str] = []
     for run in runs:

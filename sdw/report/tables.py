@@ -134,8 +134,16 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
 
 
 def _ordered(values: set[str], order: Sequence[str]) -> list[str]:
-    first = [v for v in order if v in values]
-    return first + sorted(values - set(first))
+    """`order`'s values first, then the rest: numbers by value (16 before 128), then text."""
+    first = [str(v) for v in order if str(v) in values]
+    return first + sorted(values - set(first), key=_natural)
+
+
+def _natural(value: str) -> tuple:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
 
 
 def _expected_seeds(members: list[Run], runs: Sequence[Run]) -> set:
