@@ -332,6 +332,9 @@ def test_unknown_table_column_names_the_columns(sweep, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(sweep), f"out={tmp_path / 'out'}", "speed.enabled=true", "speed.group_by=optim"])
     assert "speed.group_by: no runs.csv column 'optim'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(sweep), f"out={tmp_path / 'out'}", "table.value=weighting"])
+    assert "table.value=weighting: 'none' of " in capsys.readouterr().err
 
 
 def test_bare_paths_become_a_dirs_override(tmp_path):

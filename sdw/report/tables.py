@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from sdw.errors import UserError
 from sdw.report.collect import REFERENCES, Run, check_columns, label
 
 REFERENCE_LABELS = {"random_subset": "Random subset", "whole_data_bc": "BC (whole data)",
@@ -104,10 +105,10 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
         members = by_cell[key]
         counted = [r for r in members if r["status"] == "done" and r[spec.value] is not None]
         if counted:
-            cells[key] = Cell([float(r[spec.value]) for r in counted], spec.std_ddof)
+            cells[key] = Cell([_value(r, spec.value) for r in counted], spec.std_ddof)
         ess[key[0]].extend(r["ess_fraction"] for r in counted if r["ess_fraction"] is not None)
         for run in members:
-            if run not in counted:
+            if not any(run is c for c in counted):
                 status = run["status"] if run["status"] != "done" else f"done, no {spec.value}"
                 omissions.append(Omission(*key, run["seed"], status, run["run_dir"],
                                           run["error"]))
@@ -131,6 +132,15 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
             if per_col:
                 references[ref] = per_col
     return Table(spec, rows, cols, cells, references, dict(ess), omissions, notes)
+
+
+def _value(run: Run, column: str) -> float:
+    try:
+        return float(run[column])
+    except (TypeError, ValueError):
+        raise UserError(f"table.value={column}: {run[column]!r} of {run['run_dir']} is not a "
+                        f"number; average a numeric runs.csv column (score, score_final, ...)"
+                        ) from None
 
 
 def _ordered(values: set[str], order: Sequence[str]) -> list[str]:
