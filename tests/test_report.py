@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sdw.report.cli import main, split_argv
+from sdw.app.hydra_app import split_argv
+from sdw.report.cli import main
 
 HOPPER, WALKER = "local-hopper-medium", "local-walker2d-medium"
 METHODS = {"Av-PBC": ("avpbc", "none"), "SDW (knn)": ("avpbc", "tempered")}
@@ -340,10 +341,12 @@ def test_unknown_table_column_names_the_columns(sweep, tmp_path, capsys):
 def test_bare_paths_become_a_dirs_override(tmp_path):
     job = tmp_path / "x=1,seed=0"
     job.mkdir()
-    assert split_argv(["a/b", str(job), "out=o", "--cfg", "job", "-m"]) == (
+    assert split_argv(["a/b", str(job), "out=o", "--cfg", "job", "-m"], "dirs") == (
         [f"dirs=['a/b','{job}']", "out=o"], ["--cfg", "job", "-m"])
-    assert split_argv(["out=o", "--help"]) == (["out=o"], ["--help"])
-    assert split_argv(["it's"]) == (["dirs=['it\\'s']"], [])
+    assert split_argv(["out=o", "--help"], "dirs") == (["out=o"], ["--help"])
+    assert split_argv(["it's"], "dirs") == (["dirs=['it\\'s']"], [])
+    assert split_argv(["set.npz", "eval=quick"], "artefact!") == (["artefact='set.npz'", "eval=quick"], [])
+    assert split_argv(["seed=1", "--cfg", "job"]) == (["seed=1"], ["--cfg", "job"])
 
 
 def test_a_mistyped_key_names_the_valid_ones(sweep, capsys):

@@ -138,25 +138,57 @@ def task(function: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     return wrapper
 
 
+# Hydra flags whose value is the next argument (so it is never taken for an override or a path).
+FLAGS_WITH_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+                    "-c", "--cfg", "-p", "--package", "--experimental-rerun"}
+INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def split_argv(argv: Sequence[str], positional: str | None = None) -> tuple[list[str], list[str]]:
+    """(overrides, Hydra flags with their values) of a command line.
+
+    With `positional`, every bare argument (an existing path, or one without `=`) goes into one
+    override placed first, so an explicit one still wins: `positional=[...]` (quoted list), or
+    `positional=...` (one quoted value) when the name ends with `!`.
+    """
+    bare, overrides, flags = [], [], []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        takes_value = arg in FLAGS_WITH_VALUE or (
+            arg == "--info" and i + 1 < len(argv) and argv[i + 1] in INFO_VALUES)
+        if arg.startswith("-"):
+            flags += argv[i:i + 1 + takes_value]
+            i += 1 + takes_value
+            continue
+        is_bare = positional is not None and (os.path.exists(arg) or "=" not in arg)
+        (bare if is_bare else overrides).append(arg)
+        i += 1
+    if bare:
+        quoted = ["'" + b.replace("\\", "\\\\").replace("'", "\\'") + "'" for b in bare]
+        single = positional.endswith("!")
+        value = quoted[0] if single else f"[{','.join(quoted)}]"
+        overrides.insert(0, f"{positional.rstrip('!')}={value}")
+    return overrides, flags
+
+
 def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str] | None,
            positional: str | None = None) -> None:
     """Check the overrides, then hand them to `hydra_main` (a `@hydra.main` function).
 
-    `--debug` shows tracebacks; with `positional`, bare arguments (no `=`, not a flag) become
-    `positional=[...]` (a list) or `positional=...` (one value).
+    `--debug` shows tracebacks (as HYDRA_FULL_ERROR=1); `positional` as in `split_argv`.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
         os.environ["HYDRA_FULL_ERROR"] = "1"
         args = [a for a in args if a != "--debug"]
-    if positional:
-        bare = [a for a in args if "=" not in a and not a.startswith("-")]
-        if bare:
-            args = [a for a in args if a not in bare]
-            value = bare[0] if positional.endswith("!") else f"[{','.join(bare)}]"
-            args.append(f"{positional.rstrip('!')}={value}")
-    if not HELP_FLAGS.intersection(args):
+    overrides, flags = split_argv(args, positional)
+    if not HELP_FLAGS.intersection(flags):
         with reported():
-            check_overrides(config_name, [a for a in args if not a.startswith("-")])
-    sys.argv = [sys.argv[0], *args]
-    hydra_main()
+            check_overrides(config_name, overrides)
+    saved = sys.argv
+    sys.argv = [saved[0], *flags, *overrides]
+    try:
+        hydra_main()
+    finally:
+        sys.argv = saved

@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sdw.app.hydra_app import HELP_FLAGS, check_overrides, reported, task
+from sdw.app.hydra_app import launch, task
 from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.errors import UserError
@@ -27,40 +26,9 @@ from sdw.report.curves import CURVE_STATUSES, grouped_curves
 
 log = logging.getLogger("sdw.report")
 
-# Hydra flags whose value is the next argument (so it is not taken for a directory).
-_FLAGS_WITH_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
-                     "-c", "--cfg", "-p", "--package", "--experimental-rerun"}
-_INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 OUTPUTS = ("runs.csv", "table.md", "table.csv", "table.tex", "report.md", "score_vs_step.png",
            "score_vs_time.png", "ess.png", "steps_to_score.md", "steps_to_score.csv",
            "speed_vs_step.png", "speed_vs_time.png")
-
-
-def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(overrides, Hydra flags with their values) of the command line; every bare path (an
-    existing path, or an argument without `=`) is gathered into one `dirs=[...]` override,
-    placed first so an explicit `dirs=` still wins."""
-    paths, overrides, flags = [], [], []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        takes_value = arg in _FLAGS_WITH_VALUE or (
-            arg == "--info" and i + 1 < len(argv) and argv[i + 1] in _INFO_VALUES)
-        if arg.startswith("-"):
-            flags += argv[i:i + 1 + takes_value]
-            i += 1 + takes_value
-            continue
-        (paths if _is_path(arg) else overrides).append(arg)
-        i += 1
-    if paths:
-        quoted = ",".join("'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'"
-                          for p in paths)
-        overrides.insert(0, f"dirs=[{quoted}]")
-    return overrides, flags
-
-
-def _is_path(arg: str) -> bool:
-    return os.path.exists(arg) or "=" not in arg
 
 
 def run(cfg: DictConfig) -> Path:
@@ -180,23 +148,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point; `argv` (without the program name) for tests. Overrides are checked
-    before any work (a typo lists the valid keys); bad input prints one paragraph, exit code 2
-    (`--debug` or HYDRA_FULL_ERROR=1 shows the traceback)."""
-    saved = sys.argv
-    args = list(saved[1:] if argv is None else argv)
-    if "--debug" in args:
-        os.environ["HYDRA_FULL_ERROR"] = "1"
-        args = [a for a in args if a != "--debug"]
-    overrides, flags = split_argv(args)
-    if not HELP_FLAGS.intersection(flags):
-        with reported():
-            check_overrides("report", overrides)
-    sys.argv = ["sdw-report", *flags, *overrides]
-    try:
-        _hydra_main()
-    finally:
-        sys.argv = saved
+    """Console entry point; `argv` (without the program name) for tests."""
+    launch("report", _hydra_main, argv, positional="dirs")
+
 
 
 if __name__ == "__main__":
