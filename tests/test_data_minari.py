@@ -11,7 +11,7 @@ import pytest
 from minari.data_collector import EpisodeBuffer
 
 from sdw.data.errors import DatasetError
-from sdw.data.minari_source import MinariSource, bounded_hub_requests
+from sdw.data.minari_source import BUILD_RECORD, MinariSource, bounded_hub_requests, minari_root
 from sdw.data.registry import load_dataset
 
 LENGTHS = (4, 3)
@@ -35,10 +35,12 @@ def episodes() -> list[EpisodeBuffer]:
 
 
 def make_local(dataset_id: str, **scores) -> None:
+    """A complete local dataset: the Minari files and the record sdw-collect writes last."""
     minari.create_dataset_from_buffers(dataset_id, episodes(), env="Hopper-v4",
                                        eval_env="Hopper-v4", algorithm_name="test",
                                        author_email="test@example.org", description="test data",
                                        data_format="hdf5", **scores)
+    (minari_root() / dataset_id / BUILD_RECORD).write_text("{}")
 
 
 def test_local_dataset_round_trips(isolated_data_dirs):

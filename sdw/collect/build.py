@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from sdw.collect.minari_writer import write_minari_dataset
+from sdw.collect.published import check_against_published, environment
 from sdw.collect.rollout import Episode, collect_episodes
 from sdw.collect.snapshot import ActorSnapshot, Behaviour, UniformPolicy
 from sdw.collect.zoo import Zoo
@@ -67,6 +68,8 @@ class LevelReport:
     episodes: int
     mean_return: float
     seconds: float
+    content_hash: str = ""
+    matches_published: bool | None = None
 
     @property
     def steps_per_second(self) -> float:
@@ -148,6 +151,9 @@ def build_all(zoo_dir: Path, env_name: str, settings: BuildSettings, seed: int =
               ) -> list[LevelReport]:
     """Write every level of `settings.levels` for one environment; deterministic for `seed`."""
     zoo = Zoo.load(zoo_dir)
+    provenance = {"seed": seed, "zoo_hash": zoo.content_hash(), "environment": environment(),
+                  "build": {"sizes": dict(settings.sizes or {}), "n_envs": settings.n_envs,
+                            "ref_episodes": settings.ref_episodes}}
     t0 = time.perf_counter()
     r_min, r_max = reference_scores(zoo, settings.ref_episodes, seed)
     log.info("%s reference scores: R_min %.1f, R_max %.1f (%d episodes each, %.0f s)",
@@ -169,12 +175,15 @@ def build_all(zoo_dir: Path, env_name: str, settings: BuildSettings, seed: int =
         else:
             episodes, seconds = episodes_of(level)
         did = dataset_id(env_name, level)
-        write_minari_dataset(did, zoo.env_id, episodes, r_min, r_max, settings.ref_episodes,
-                             _describe(zoo, level, r_min, r_max))
-        report = LevelReport(did, sum(len(e) for e in episodes), len(episodes),
-                             float(np.mean([e.total_return for e in episodes])), seconds)
+        record = write_minari_dataset(
+            did, zoo.env_id, episodes, r_min, r_max, settings.ref_episodes,
+            _describe(zoo, level, r_min, r_max),
+            provenance | {"ref_min_score": r_min, "ref_max_score": r_max})
+        report = LevelReport(did, record["transitions"], record["episodes"],
+                             record["mean_return"], seconds, record["content_hash"],
+                             check_against_published(record))
         reports.append(report)
-        log.info("%s: %d transitions, %d episodes, mean return %.1f, %.0f steps/s collecting",
-                 did, report.transitions, report.episodes, report.mean_return,
-                 report.steps_per_second)
+        log.info("%s: %d transitions, %d episodes, mean return %.1f, content hash %s, %.0f "
+                 "steps/s collecting", did, report.transitions, report.episodes,
+                 report.mean_return, report.content_hash, report.steps_per_second)
     return reports

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -11,6 +13,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from sdw.app.hydra_app import task
+from sdw.atomic import atomic_write, check_writable
+from sdw.collect.libm import pin_libm
 from sdw.config import config_dir
 
 log = logging.getLogger("sdw.collect")
@@ -23,12 +28,34 @@ def zoo_dir(cfg: DictConfig) -> Path:
     return Path(cfg.zoo_dir) if cfg.zoo_dir else ZOO_ROOT / cfg.env.name
 
 
+def check_locations(cfg: DictConfig) -> None:
+    """Fail at once, naming the place, if a location this mode writes cannot be written."""
+    from sdw.collect.minari_writer import STAGING
+    from sdw.collect.zoo import MANIFEST
+    from sdw.data.minari_source import minari_root
+
+    run_dir, zoo = Path(cfg.run_dir), zoo_dir(cfg)
+    places = []
+    if cfg.mode == "train":
+        places.append((run_dir / "snapshots.json", "the training run (run_dir)"))
+    if cfg.mode in ("export", "build"):
+        places.append((zoo.with_name(zoo.name + ".tmp") / MANIFEST, "the policy zoo (zoo_dir)"))
+    if cfg.mode in ("build", "rebuild"):
+        root = minari_root()
+        places += [(root / STAGING / "probe", "the datasets ($MINARI_DATASETS_PATH)"),
+                   (root / "sdw" / cfg.env.name / "probe", "the datasets ($MINARI_DATASETS_PATH)"),
+                   (run_dir / "build_report.json", "the build report (run_dir)")]
+    for path, what in places:
+        check_writable(path, what)
+
+
 def run(cfg: DictConfig) -> None:
+    if cfg.mode not in MODES:
+        raise ValueError(f"mode={cfg.mode!r} is not one of {', '.join(MODES)}")
+    check_locations(cfg)
     import torch
 
     torch.set_num_threads(cfg.torch_threads)
-    if cfg.mode not in MODES:
-        raise ValueError(f"mode={cfg.mode!r} is not one of {', '.join(MODES)}")
     if cfg.mode == "train":
         from sdw.collect.train import TrainSettings, train
 
@@ -63,20 +90,30 @@ def run(cfg: DictConfig) -> None:
 
 def write_build_report(path: Path, reports: list, cfg: DictConfig, seconds: float) -> None:
     """The measured collection speeds of a build, read by scripts/make_datasets_doc.py."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     transitions = sum(r.transitions for r in reports)
     doc = {"env": cfg.env.name, "mode": cfg.mode, "seed": cfg.seed, "seconds_total": seconds,
            "levels": [asdict(r) | {"steps_per_second": r.steps_per_second} for r in reports],
            "transitions_written": transitions}
-    path.write_text(json.dumps(doc, indent=1))
+    atomic_write(path, lambda f: f.write(json.dumps(doc, indent=1)), "w")
     log.info("built %d datasets (%d transitions) in %.0f s; report in %s", len(reports),
              transitions, seconds, path)
 
 
 @hydra.main(version_base=None, config_path=str(config_dir() / "collect"), config_name="collect")
+@task
 def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 
 
 def main() -> None:
+    """Bad input (an unwritable location, an unknown mode) prints one paragraph and exits 2;
+    `--debug` or HYDRA_FULL_ERROR=1 shows the traceback."""
+    pin_libm()
+    if "--debug" in sys.argv:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        sys.argv.remove("--debug")
     _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

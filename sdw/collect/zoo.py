@@ -8,6 +8,7 @@ training order) and the whole training curve;
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -39,6 +40,15 @@ class Zoo:
     medium_fraction: float
     curve: tuple[SnapshotRecord, ...]
     train_settings: dict
+
+    def content_hash(self) -> str:
+        """Hash of the manifest and every snapshot file: the zoo version a dataset is built from."""
+        h = hashlib.sha256()
+        for path in sorted(self.root.iterdir()):
+            if path.name == MANIFEST or path.suffix == ".npz":
+                h.update(path.name.encode())
+                h.update(path.read_bytes())
+        return h.hexdigest()[:16]
 
     def snapshot(self, step: int) -> ActorSnapshot:
         return ActorSnapshot.load(self.root / snapshot_name(step))

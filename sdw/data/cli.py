@@ -16,6 +16,7 @@ from sdw.atomic import check_writable
 from sdw.data.d4rl import env_of
 from sdw.data.dataset import OfflineDataset
 from sdw.data.example import collect_random_transitions, write_d4rl_hdf5
+from sdw.data.minari_source import MinariSource
 from sdw.data.registry import dataset_names, resolve_source
 from sdw.data.validate import env_spaces
 from sdw.errors import UserError
@@ -96,12 +97,17 @@ def cmd_list(_: argparse.Namespace) -> int:
     rows = []
     for name in dataset_names():
         source = resolve_source(name)
+        incomplete = isinstance(source, MinariSource) and source.is_incomplete()
         rows.append((name, type(source).__name__.removesuffix("Source").lower(),
-                     "yes" if source.is_present() else "no", str(source.location())))
+                     "yes" if source.is_present() else "partial" if incomplete else "no",
+                     str(source.location())))
     width = max(len(r[0]) for r in rows)
     print(f"{'name':<{width}}  source  present  location")
     for name, kind, present, where in rows:
         print(f"{name:<{width}}  {kind:<6}  {present:<7}  {where}")
+    if any(r[2] == "partial" for r in rows):
+        print("partial: an interrupted or older sdw-collect left an incomplete local dataset, "
+              "read as absent; rebuild it with `sdw-collect mode=rebuild env=<env>`.")
     return 0
 
 

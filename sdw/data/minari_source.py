@@ -22,6 +22,9 @@ from sdw.data.validate import validate_arrays
 DEFAULT_DOWNLOAD_TIMEOUT_S = 10.0
 LOCAL_NAMESPACE = "sdw/"
 """Dataset ids the project's collector writes (`sdw/<env>/<level>-v0`); no remote holds them."""
+BUILD_RECORD = "sdw_build.json"
+"""Written into a local dataset's folder by `sdw-collect` once the dataset is complete and
+verified (sdw/collect/minari_writer.py); a local dataset without it is treated as absent."""
 
 
 def minari_root() -> Path:
@@ -65,7 +68,14 @@ class MinariSource:
         return minari_data_path(self.dataset_id)
 
     def is_present(self) -> bool:
-        return is_local(self.dataset_id)
+        return is_local(self.dataset_id) and not self.is_incomplete()
+
+    def is_incomplete(self) -> bool:
+        """A local dataset's files without the record `sdw-collect` writes once it is complete
+        (an interrupted or older `sdw-collect` wrote them)."""
+        return ((self.source == "local" or self.dataset_id.startswith(LOCAL_NAMESPACE))
+                and is_local(self.dataset_id)
+                and not (minari_root() / self.dataset_id / BUILD_RECORD).exists())
 
     def load(self) -> OfflineDataset:
         import minari
@@ -74,6 +84,12 @@ class MinariSource:
         if not self.is_present():
             if self.source == "local" or dataset_id.startswith(LOCAL_NAMESPACE):
                 env = dataset_id.split("/")[1] if dataset_id.count("/") == 2 else "<env>"
+                if self.is_incomplete():
+                    raise DatasetError(
+                        f"local dataset {dataset_id!r} in {self.location()} is incomplete (no "
+                        f"{BUILD_RECORD}: an interrupted or older sdw-collect wrote it): rebuild "
+                        f"it offline with `sdw-collect mode=rebuild env={env}` (docs/datasets.md)."
+                    )
                 raise DatasetError(
                     f"local dataset {dataset_id!r} is not in {self.location()}: rebuild it offline "
                     f"with `sdw-collect mode=rebuild env={env}` (docs/datasets.md), or point "
