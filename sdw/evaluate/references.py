@@ -33,7 +33,7 @@ from sdw.distill.loop import real_pairs
 from sdw.distill.student import student_policy, train_student
 from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
 from sdw.evaluate.rollout import evaluate_policy
-from sdw.evaluate.summary import describe, summarise
+from sdw.evaluate.summary import summarise
 from sdw.networks.actor import ActorConfig
 from sdw.teacher.base import Teacher
 
@@ -80,9 +80,6 @@ def reference_evaluations(dataset: OfflineDataset, teacher: Teacher | None,
         compute = lambda: _teacher(dataset, teacher, protocol, device)  # noqa: E731
         result["teacher"] = (_cached(cache_dir, "teacher", {**common, "teacher": identity},
                                      compute) if identity is not None else compute())
-    for kind, value in result.items():
-        if value is not None:
-            logger.info("reference %s: %s", kind, describe(value))
     return result
 
 
