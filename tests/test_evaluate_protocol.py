@@ -221,6 +221,24 @@ def test_random_subsets_are_real_pairs_of_the_requested_size(dataset, monkeypatc
         ["random_subset", "whole_data_bc", "teacher"])
 
 
+def test_random_subset_i_is_the_distillations_real_initialisation_for_seed_i(dataset,
+                                                                            monkeypatch):
+    from sdw.distill import ObjectiveConfig, SyntheticConfig, distill
+
+    seen = []
+    real_train = references_module.train_student
+    monkeypatch.setattr(references_module, "train_student",
+                        lambda subset, *a, **k: seen.append(subset) or real_train(subset, *a, **k))
+    protocol = tiny_protocol(seed=4, bc_steps=0)
+    reference_evaluations(dataset, None, protocol, STUDENT, INNER, 16, None)
+    for seed, subset in zip(protocol.student_seeds(), seen):
+        initial = distill(dataset, None, objective=ObjectiveConfig("dbc", batch_size=32),
+                          student=STUDENT, synthetic=SyntheticConfig(size=16, init="real"),
+                          inner=INNER, outer_steps=0, seed=seed, progress=False)
+        np.testing.assert_array_equal(subset.states, initial.states)
+        np.testing.assert_array_equal(subset.actions, initial.actions)
+
+
 def test_teacher_reference_reuses_its_own_evaluation(dataset, monkeypatch):
     own = {"episodes": 5, "seed": 7, "returns": [10.0, 20.0, 30.0, 40.0, 50.0]}
     teacher = LinearTeacher(dataset.state_normaliser(), evaluation=own)

@@ -2,8 +2,8 @@
 
 Every evaluation trains fresh students on the set with the inner-loop recipe (`train_student`)
 and rolls each one out for `episodes` episodes, side by side, with deterministic actions
-tanh(mean) (`evaluate_policy`). Student i has seed
-`seed + i`; episode j of every student starts from reset seed `seed + j`.
+tanh(mean) (`evaluate_policy`). Student i has seed `seed + i`; episode j of every student starts
+from reset seed `seed + j`. docs/distillation.md, "Evaluation protocols", has the details.
 """
 
 from __future__ import annotations
