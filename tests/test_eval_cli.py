@@ -45,6 +45,8 @@ def test_bare_path_is_evaluated_and_written_beside_it(tmp_path, monkeypatch, cap
     assert sorted(p.name for p in work.iterdir()) == ["run"]  # no outputs/, no .hydra/
     assert sorted(p.name for p in artefact.parent.iterdir()) == ["synthetic.eval.json",
                                                                   "synthetic.npz"]
+    main(["run", *FAST, "out=again.json"])  # a run directory stands for its synthetic.npz
+    assert json.loads((work / "again.json").read_text())["standard"] == standard
 
 
 def test_dataset_adds_the_references_and_out_is_honoured(tmp_path, monkeypatch):

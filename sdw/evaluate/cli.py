@@ -1,5 +1,6 @@
 """`sdw-eval ARTEFACT [key=value ...]`: score any saved synthetic set with an evaluation protocol.
 
+ARTEFACT is a synthetic-set .npz, or an sdw-run directory (its synthetic.npz).
 Hydra app over conf/evaluate.yaml; a bare path on the command line becomes `artefact=PATH`.
 Prints each evaluation and writes them as JSON in eval.json's layout (docs/distillation.md,
 "Evaluation protocols").
@@ -18,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from sdw.app.hydra_app import launch, task
+from sdw.app.record import SYNTHETIC
 from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.data.minari_source import minari_data_path
@@ -56,6 +58,8 @@ def evaluate_artefact(cfg: DictConfig) -> dict:
     if not cfg.artefact:
         raise UserError("no artefact to evaluate: sdw-eval PATH/TO/synthetic.npz [key=value ...]")
     path = Path(cfg.artefact)
+    if path.is_dir():  # a run directory: its synthetic set
+        path = path / SYNTHETIC
     try:
         synthetic = SyntheticSet.load(path)
     except (FileNotFoundError, ValueError) as e:
