@@ -27,6 +27,7 @@ from sdw.data.scores import D4RL_REFERENCE_SCORES, ReferenceScores
 from sdw.distill.synthetic import SyntheticSet
 from sdw.errors import UserError
 from sdw.evaluate.protocol import EvalProtocol, reference_evaluations
+from sdw.evaluate.references import KINDS as REFERENCE_KINDS
 from sdw.evaluate.summary import describe
 
 log = logging.getLogger("sdw.eval")
@@ -73,8 +74,8 @@ def evaluate_artefact(cfg: DictConfig) -> dict:
     dataset = instantiate(cfg.dataset).load() if cfg.get("dataset") else None
     if dataset is not None:
         if dataset.content_hash != synthetic.dataset_hash:
-            log.warning("dataset=%s (hash %s) is not the set's dataset %s (hash %s): its "
-                        "references and scores describe other data", cfg.dataset,
+            log.warning("dataset %s (hash %s) is not the set's dataset %s (hash %s): its "
+                        "references and scores describe other data", dataset.metadata.name,
                         dataset.content_hash, synthetic.dataset_name, synthetic.dataset_hash)
         scores, missing = (dataset.metadata.reference_scores,
                            dataset.metadata.missing_scores_reason)
@@ -82,13 +83,13 @@ def evaluate_artefact(cfg: DictConfig) -> dict:
         scores, missing = artefact_reference_scores(synthetic)
     log.info("%s: %d pairs of %s (%s), method %s; %s", path, len(synthetic),
              synthetic.dataset_name, synthetic.env_id, synthetic.method,
-             f"scores normalised with {scores}" if scores else f"normalised score n/a ({missing})")
+             f"normalised with R_min {scores.min:g}, R_max {scores.max:g} ({scores.source})"
+             if scores else f"normalised score n/a ({missing})")
 
     final = protocol.final(synthetic, student, inner, scores, cfg.device)
     references = (reference_evaluations(dataset, None, protocol, student, inner, len(synthetic),
                                         Path(cfg.cache_dir), cfg.device)
-                  if dataset is not None else dict.fromkeys(("random_subset", "whole_data_bc",
-                                                            "teacher")))
+                  if dataset is not None else dict.fromkeys(REFERENCE_KINDS))
     info = synthetic.info or {}
     evaluation = {
         "method": synthetic.method, "dataset": synthetic.dataset_name,
