@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdw.app.record import MetricsLog
+from sdw.app.record import METRICS, MetricsLog
 from sdw.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class RunLogger:
     """Appends rows to metrics.jsonl and mirrors them to wandb; `finish()` closes the mirror."""
 
     def __init__(self, cfg: LoggerConfig, run_dir: Path, name: str, config: dict) -> None:
-        self.metrics = MetricsLog(Path(run_dir) / "metrics.jsonl")
+        self.metrics = MetricsLog(Path(run_dir) / METRICS)
         self.wandb = None
         if cfg.wandb and cfg.mode != "disabled":
             self.wandb = _start_wandb(cfg, Path(run_dir), name, config)

@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from sdw.app.logger import RunLogger
-from sdw.app.record import (CHECKPOINT, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG, MetricsLog,
-                            RunRecord, write_json)
+from sdw.app.record import (CHECKPOINT, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG, RunRecord,
+                            write_json)
 from sdw.data.dataset import OfflineDataset
 from sdw.density import build_state_weights
 from sdw.distill import StepInfo, SyntheticSet, checkpoint_step, distill
@@ -34,9 +34,9 @@ def method_label(cfg: DictConfig) -> str:
     if cfg.method:
         return str(cfg.method)
     label = OBJECTIVE_LABELS.get(cfg.objective.name, cfg.objective.name)
-    if cfg.weighting.get("alpha", 1.0) == 0:
+    if not instantiate(cfg.weighting).uses_density:
         return label
-    density = cfg.density._target_.rsplit(".", 1)[-1].removesuffix("Density").lower()
+    density = instantiate(cfg.density).name
     return f"SDW-{density}" + ("" if cfg.objective.name == "avpbc" else f" ({label})")
 
 
@@ -91,7 +91,7 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
     objective, synthetic_cfg = instantiate(cfg.objective), instantiate(cfg.synthetic)
     student, inner = instantiate(cfg.student), instantiate(cfg.inner_optim)
     outer, protocol = instantiate(cfg.outer_optim), instantiate(cfg.eval)
-    estimator_cfg, weighting_cfg = cfg.density, cfg.weighting
+    weighting = instantiate(cfg.weighting)
 
     with record.stage("dataset"):
         dataset = instantiate(cfg.dataset).load()
@@ -109,14 +109,13 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
                                "normalised": evaluation.get("normalised_mean")})
 
     state_weights = None
-    if weighting_cfg.get("alpha", 1.0) != 0:
+    if weighting.uses_density:
         with record.stage("weights"):
             state_weights, diagnostics = build_state_weights(
-                dataset, estimator_cfg, weighting_cfg, cache / "density",
+                dataset, instantiate(cfg.density), weighting, cache / "density",
                 histogram_path=run_dir / WEIGHTS_PNG)
         write_json(run_dir / WEIGHTS_JSON, diagnostics.to_dict(prefix=""))
         record.update(weights={"ess_fraction": diagnostics.ess_fraction})
-        log.info("state weights: %s", diagnostics.summary())
 
     with record.stage("distill"):
         synthetic = _distill(cfg, dataset, teacher, objective, synthetic_cfg, student, inner, outer,
@@ -128,8 +127,7 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
         final = protocol.final(synthetic, student, inner, scores, cfg.device)
         references = reference_evaluations(dataset, teacher, protocol, student, inner,
                                            synthetic_cfg.size, cache / "references", cfg.device)
-    evals = [(r["step"], r) for r in MetricsLog(run_dir / "metrics.jsonl").rows()
-             if r.get("type") == "eval"]
+    evals = [(r["step"], r) for r in logger.metrics.rows() if r.get("type") == "eval"]
     evaluation = {
         "method": method, "dataset": dataset.metadata.name, "env_id": dataset.metadata.env_id,
         "seed": cfg.seed, "size": synthetic_cfg.size, "outer_steps": cfg.outer_steps, **final,
