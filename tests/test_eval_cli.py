@@ -90,3 +90,12 @@ def test_unreadable_artefact_is_one_line_and_exit_code_2(tmp_path, monkeypatch, 
         main(["broken.npz", *FAST])
     assert exit_info.value.code == 2
     assert "broken.npz" in capsys.readouterr().err
+
+
+def test_the_eval_app_config_documents_its_fields():
+    from sdw.config import config_dir
+
+    for line in (config_dir() / "evaluate.yaml").read_text().splitlines():
+        field = line.split(":", 1)[0]
+        if ":" in line and field.isidentifier() and field not in ("defaults", "hydra"):
+            assert "#" in line, f"conf/evaluate.yaml: undocumented field {line!r}"
