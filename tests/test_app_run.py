@@ -151,3 +151,14 @@ def test_submitit_local_runs_a_sweep_job_like_slurm_would(data_file, cache_dir, 
     (job,) = [p.parent.parent for p in (tmp_path / "sweeps" / "slurmish").glob("*/.hydra/config.yaml")]
     assert json.loads((job / "status.json").read_text())["status"] == "done"
     assert json.loads((job / "eval.json").read_text())["method"] == "DBC"
+
+
+def test_the_override_check_knows_mandatory_keys_and_names_typos():
+    from sdw.app.hydra_app import check_overrides
+    from sdw.errors import UserError
+
+    assert check_overrides("run", ["teacher=corl", "teacher.path=x.pt"]).teacher.path == "x.pt"
+    with pytest.raises(UserError, match="Did you mean teacher.path"):
+        check_overrides("run", ["teacher=corl", "teacher.pth=x.pt"])
+    sweep = check_overrides("run", ["objective=dbc,pbc", "seed=range(3)"])
+    assert (sweep.objective.name, sweep.seed) == ("dbc", 0)  # a sweep is checked by its first value

@@ -68,6 +68,12 @@ def test_every_experiment_composes_and_instantiates(experiment):
     if experiment.endswith("-local"):
         assert cfg.threads == 1 and cfg.hydra.launcher.n_jobs == 2
         assert all(d.startswith("local-") for d in str(params.dataset).split(","))
+    else:  # the paper's schedule: every 1000 outer steps, 10 episodes, the last 5
+        assert (cfg.eval.every, cfg.eval.episodes, cfg.eval.last_k) == (1000, 10, 5)
+    if experiment.startswith("cross-arch"):
+        assert len(cfg.eval.architectures) == 6 and len(cfg.eval.optimisers) == 3
+    if experiment.startswith("ensemble"):
+        assert cfg.eval.ensemble == 10
 
 
 def test_paper_defaults():

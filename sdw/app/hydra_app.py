@@ -99,7 +99,7 @@ def _missing_option_message(error: MissingConfigException, groups: Sequence[str]
 def _check_key(cfg: DictConfig, key: str) -> None:
     node, parts = cfg, key.split(".")
     for depth, part in enumerate(parts):
-        if not isinstance(node, DictConfig) or part not in node:
+        if not isinstance(node, DictConfig) or part not in node.keys():  # keys(): also `???`
             parent = ".".join(parts[:depth]) or "the top level"
             valid = sorted(node.keys()) if isinstance(node, DictConfig) else []
             close = difflib.get_close_matches(part, valid, n=3, cutoff=0.5)
@@ -107,7 +107,7 @@ def _check_key(cfg: DictConfig, key: str) -> None:
                 if close else ""
             raise UserError(f"{key}: no key {part!r} in {parent}.{hint} Valid keys there: "
                             f"{', '.join(valid)}. (A new key needs a leading +, e.g. +{key}=...)")
-        node = node[part]
+        node = node._get_node(part)
 
 
 def _message(error: BaseException) -> str:
