@@ -160,5 +160,10 @@ def test_the_override_check_knows_mandatory_keys_and_names_typos():
     assert check_overrides("run", ["teacher=corl", "teacher.path=x.pt"]).teacher.path == "x.pt"
     with pytest.raises(UserError, match="Did you mean teacher.path"):
         check_overrides("run", ["teacher=corl", "teacher.pth=x.pt"])
+    with pytest.raises(UserError, match="teacher.steps='abc' is not a valid int for TD3BCConfig"):
+        check_overrides("run", ["teacher.steps=abc"])
+    with pytest.raises(UserError, match="density.k=3.5 is not a valid int for KNNDensity.k"):
+        check_overrides("run", ["density.k=3.5"])
+    assert check_overrides("run", ["teacher.max_action=null", "outer_optim.lr=1"]).outer_optim.lr == 1
     sweep = check_overrides("run", ["objective=dbc,pbc", "seed=range(3)"])
     assert (sweep.objective.name, sweep.seed) == ("dbc", 0)  # a sweep is checked by its first value

@@ -3,20 +3,25 @@ options), bad input as one paragraph and exit code 2, the run-directory name res
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
+import dataclasses
 import functools
 import difflib
 import hashlib
 import logging
 import os
 import sys
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, InstantiationException, MissingConfigException
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_class
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from sdw.config import config_dir
 from sdw.errors import UserError
@@ -78,9 +83,12 @@ def check_overrides(config_name: str, overrides: Sequence[str]) -> DictConfig:
                 continue
             _check_key(base, key)
         try:
-            return compose(config_name, overrides=groups + values)
+            cfg = compose(config_name, overrides=groups + values)
         except HydraException as e:
             raise UserError(f"the overrides {values} do not fit the config: {e}") from None
+    for override in values:
+        _check_type(cfg, override.split("=", 1)[0])
+    return cfg
 
 
 def _missing_option_message(error: MissingConfigException, groups: Sequence[str]) -> str:
@@ -108,6 +116,55 @@ def _check_key(cfg: DictConfig, key: str) -> None:
             raise UserError(f"{key}: no key {part!r} in {parent}.{hint} Valid keys there: "
                             f"{', '.join(valid)}. (A new key needs a leading +, e.g. +{key}=...)")
         node = node._get_node(part)
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether a config value can stand for a field of this annotation (unknown kinds: yes)."""
+    if annotation is Any or isinstance(annotation, (str, typing.TypeVar)):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(a, value) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    kind = origin or annotation
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    if kind in (tuple, list, typing.Sequence, collections.abc.Sequence):
+        return isinstance(value, (list, tuple, ListConfig))
+    if kind in (dict, typing.Mapping, collections.abc.Mapping):
+        return isinstance(value, (dict, DictConfig))
+    return True
+
+
+def _check_type(cfg: DictConfig, key: str) -> None:
+    """A value overridden in a group node must fit the type of the field it sets (`steps=abc`)."""
+    *path, field = key.lstrip("+").split(".")
+    node = OmegaConf.select(cfg, ".".join(path)) if path else None
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return
+    try:
+        target = get_class(node._target_)
+        hints = typing.get_type_hints(target if dataclasses.is_dataclass(target)
+                                      else target.__init__)
+    except Exception:  # a target that cannot be inspected is left to instantiation
+        return
+    if field not in hints:
+        return
+    value = OmegaConf.select(cfg, key.lstrip("+"), throw_on_missing=False)
+    if not _accepts(hints[field], value):
+        raise UserError(f"{key}={value!r} is not a valid {_type_name(hints[field])} for "
+                        f"{node._target_.rsplit('.', 1)[-1]}.{field}.")
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 def _message(error: BaseException) -> str:
