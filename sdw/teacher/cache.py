@@ -23,6 +23,8 @@ from sdw.atomic import atomic_write
 
 RECORD_FORMAT = "sdw-teacher"
 RECORD_FORMAT_VERSION = 1
+SHIPPED_ROOT = Path(__file__).resolve().parent / "shipped"
+"""Teachers shipped with the package, laid out like a cache (docs/teachers.md); read-only."""
 
 
 def config_hash(fields: Mapping[str, Any]) -> str:
@@ -91,3 +93,12 @@ class TeacherCache:
         """Write the record, then its JSON summary, each atomically."""
         atomic_torch_save(record, path)
         atomic_json_save(summary, self.summary(path))
+
+
+def ship_record(record: dict, dtype: str) -> dict:
+    """A copy of `record` whose floating-point weights are stored as `dtype` ("float16" halves
+    the file; "float32" keeps it exact)."""
+    target = getattr(torch, dtype)
+    return {**record, "state_dict": {k: v.to(target) if v.is_floating_point() else v
+                                     for k, v in record["state_dict"].items()}}
+

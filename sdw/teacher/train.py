@@ -21,7 +21,7 @@ from sdw.data.dataset import OfflineDataset
 from sdw.data.scores import ReferenceScores
 from sdw.envs import make_env
 from sdw.evaluate.rollout import evaluate_policy
-from sdw.teacher.cache import (RECORD_FORMAT, RECORD_FORMAT_VERSION, TeacherCache,
+from sdw.teacher.cache import (RECORD_FORMAT, RECORD_FORMAT_VERSION, SHIPPED_ROOT, TeacherCache,
                                atomic_torch_save, read_record)
 from sdw.teacher.iql import IQLTrainer
 from sdw.teacher.offline_rl import (OfflineRLConfig, OfflineTeacher, OfflineTrainer,
@@ -115,7 +115,8 @@ def _needs_evaluation(evaluation: dict | None, cfg: OfflineRLConfig) -> bool:
 
 
 def _from_cache(cache: TeacherCache, entry: Path, header: dict, cfg: OfflineRLConfig,
-                dataset: OfflineDataset) -> OfflineTeacher | None:
+                dataset: OfflineDataset, shipped: bool = False) -> OfflineTeacher | None:
+    """The teacher at `entry` if it matches `header`; a `shipped` one is never written to."""
     record = cache.load(entry, header)
     if record is None:
         return None
@@ -126,14 +127,16 @@ def _from_cache(cache: TeacherCache, entry: Path, header: dict, cfg: OfflineRLCo
                       stacklevel=3)
         return None
     teacher.cfg = cfg  # same training fields (the key says so); run fields of this call
-    logger.info("teacher %s on %s loaded from cache %s", cfg.ALGORITHM, dataset.metadata.name,
+    logger.info("teacher %s on %s %s %s", cfg.ALGORITHM, dataset.metadata.name,
+                "is shipped with sdw (nothing to train):" if shipped else "loaded from cache",
                 entry)
     if _needs_evaluation(teacher.evaluation, cfg):
         teacher.evaluation = {**evaluate_teacher(teacher, dataset.metadata.env_id,
                                                  dataset.metadata.reference_scores,
                                                  cfg.eval_episodes, cfg.eval_seed),
                               "step": cfg.steps}
-        _write_cache(entry, lambda: cache.save(entry, teacher.record(), teacher.summary()))
+        if not shipped:
+            _write_cache(entry, lambda: cache.save(entry, teacher.record(), teacher.summary()))
     return teacher
 
 
@@ -188,7 +191,7 @@ def _stop_if_diverged(trainer: OfflineTrainer, cache: TeacherCache | None, entry
 def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | DictConfig,
                   cache_dir: Path | str | None = None) -> OfflineTeacher:
     """A teacher for `dataset` (TD3+BC or IQL, by the config's type): from `cache_dir` when
-    trained before, else trained now.
+    trained before, else shipped with sdw (sdw/teacher/shipped/), else trained now.
 
     The cache key is the dataset's content hash and the hash of the config's training fields (with
     max_action resolved); with `cache_dir` None nothing is read or written. An unfinished run in
@@ -209,6 +212,12 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
         teacher = _from_cache(cache, entry, header, cfg, dataset)
         if teacher is not None:
             return teacher
+    shipped = TeacherCache(SHIPPED_ROOT)
+    teacher = _from_cache(shipped, shipped.entry(cfg.ALGORITHM, header["dataset_hash"],
+                                                 header["config_hash"]),
+                          header, cfg, dataset, shipped=True)
+    if teacher is not None:
+        return teacher
 
     trainer = TRAINERS[cfg.ALGORITHM](dataset, cfg)
     if cache is not None:

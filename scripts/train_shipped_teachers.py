@@ -1,0 +1,178 @@
+"""Train the TD3+BC teachers shipped in sdw/teacher/shipped/ (docs/teachers.md), then ship them.
+
+    nice -n 5 python scripts/train_shipped_teachers.py train [--jobs 2] [datasets ...]
+    python scripts/train_shipped_teachers.py ship [datasets ...]
+    python scripts/train_shipped_teachers.py table
+
+`train` runs `train_teacher` with the documented configuration (conf/teacher/td3bc.yaml:
+TD3BCConfig(steps=50000), 10 evaluation episodes) on each dataset, `--jobs` processes with one
+torch thread each, into `--cache-dir`; a killed run resumes from its last checkpoint, and a
+finished teacher is not trained again, and one another `train` is training is skipped (a lock per
+dataset). Wall-clock seconds go to `<cache-dir>/timings.json`.
+`ship` stores each finished teacher's weights as float16 when its evaluation with float16 weights
+stays within `--tolerance` normalised points of the float32 one (float32 otherwise), and writes
+sdw/teacher/shipped/td3bc/<dataset hash>-<config hash>.pt with its .json summary. `table`
+prints the table of docs/teachers.md from the shipped summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import time
+from dataclasses import replace
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+STUDY_DATASETS = tuple(f"local-{env}-{level}" for env in ("hopper", "halfcheetah", "walker2d")
+                       for level in ("medium", "medium-replay", "medium-expert"))
+DEFAULT_CACHE = Path("outputs/shipped-teachers")
+
+
+STEPS = 50_000
+"""conf/teacher/td3bc.yaml's `steps`; the other training fields are TD3BCConfig's defaults."""
+
+
+def teacher_config(steps: int = STEPS):
+    """The documented configuration (conf/teacher/td3bc.yaml), evaluated once at the end over
+    10 episodes (`eval_every` is not part of the cache key)."""
+    from sdw.teacher.td3bc import TD3BCConfig
+
+    return TD3BCConfig(steps=steps, eval_episodes=10, eval_every=0)
+
+
+def train_one(name: str, cache_dir: str, steps: int) -> dict:
+    """Train (or resume, or find) the teacher of one dataset; its score and wall-clock time."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    from sdw.data.registry import load_dataset
+    from sdw.teacher.train import train_teacher
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(name)s: %(message)s")
+    lock_path = Path(cache_dir) / "locks" / f"{name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {"dataset": name, "skipped": "another `train` is training it"}
+        dataset = load_dataset(name)
+        t0 = time.perf_counter()
+        teacher = train_teacher(dataset, teacher_config(steps), cache_dir)
+        return {"dataset": name, "dataset_hash": dataset.content_hash,
+                "seconds": time.perf_counter() - t0,
+                "normalised": teacher.evaluation["normalised_mean"]}
+
+
+def read_timings(cache_dir: Path) -> dict:
+    path = cache_dir / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from sdw.atomic import atomic_write
+
+    timings_path = args.cache_dir / "timings.json"
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(train_one, name, str(args.cache_dir), args.steps) for name in args.datasets]
+        for future in futures:
+            result = future.result()
+            if "skipped" in result:
+                print(f"{result['dataset']}: skipped, {result['skipped']}", flush=True)
+                continue
+            timings = read_timings(args.cache_dir)  # another `train` may have added to it
+            entry = timings.setdefault(result["dataset"], {"seconds": 0.0, "sessions": []})
+            entry["sessions"].append(round(result["seconds"], 1))
+            entry["seconds"] = round(sum(entry["sessions"]), 1)
+            entry.update(dataset_hash=result["dataset_hash"], normalised=result["normalised"])
+            atomic_write(timings_path, lambda f, t=timings: f.write(
+                json.dumps(t, indent=1, sort_keys=True) + "\n"), "w")
+            print(f"{result['dataset']}: normalised {result['normalised']:.1f}, "
+                  f"{result['seconds']:.0f} s this session", flush=True)
+
+
+def cmd_ship(args: argparse.Namespace) -> None:
+    import torch
+
+    from sdw.data.registry import load_dataset
+    from sdw.teacher.cache import TeacherCache, read_record, ship_record
+    from sdw.teacher.train import TRAINERS, evaluate_teacher, resolve_max_action
+
+    torch.set_num_threads(1)
+    cache = TeacherCache(args.cache_dir)
+    timings = read_timings(args.cache_dir)
+    for name in args.datasets:
+        dataset = load_dataset(name)
+        cfg = teacher_config(args.steps)
+        cfg = replace(cfg, max_action=resolve_max_action(cfg, dataset.metadata.env_id))
+        header = cfg.cache_header(dataset.content_hash)
+        entry = cache.entry(cfg.ALGORITHM, header["dataset_hash"], header["config_hash"])
+        if not entry.exists():
+            print(f"{name}: no trained teacher at {entry}; run `train` first")
+            continue
+        record = read_record(entry)
+        half = ship_record(record, "float16")
+        teacher = TRAINERS[cfg.ALGORITHM].TEACHER.from_record(half)
+        ev16 = evaluate_teacher(teacher, dataset.metadata.env_id,
+                                dataset.metadata.reference_scores, cfg.eval_episodes, cfg.eval_seed)
+        n32, n16 = record["evaluation"]["normalised_mean"], ev16["normalised_mean"]
+        dtype = "float16" if abs(n16 - n32) <= args.tolerance else "float32"
+        shipped = ship_record(record, dtype)
+        shipped["shipped"] = {"dtype": dtype, "normalised_float32": n32, "normalised_float16": n16,
+                              "train_seconds": timings.get(name, {}).get("seconds"),
+                              "dataset_name": name}
+        out = args.shipped_root / cfg.ALGORITHM / entry.name
+        TeacherCache(args.shipped_root).save(out, shipped, {k: v for k, v in shipped.items()
+                                                       if k != "state_dict"})
+        print(f"{name}: normalised float32 {n32:.1f}, float16 {n16:.1f} -> shipped {dtype} "
+              f"({out.stat().st_size / 1024:.0f} KiB) {out}")
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    """The markdown table of docs/teachers.md from the shipped teachers' summaries."""
+    print("| dataset | content hash | normalised (float32) | normalised (shipped) | weights | "
+          "training time | file |")
+    print("|---|---|---:|---:|---|---:|---:|")
+    summaries = [json.loads(p.read_text()) for p in sorted(args.shipped_root.glob("*/*.json"))]
+    order = {name: i for i, name in enumerate(STUDY_DATASETS)}
+    total = 0
+    for s in sorted(summaries, key=lambda s: order.get(s["shipped"]["dataset_name"], 99)):
+        info = s["shipped"]
+        pt = args.shipped_root / s["algorithm"] / f"{s['dataset_hash']}-{s['config_hash']}.pt"
+        total += pt.stat().st_size
+        shipped = info["normalised_float16" if info["dtype"] == "float16" else "normalised_float32"]
+        minutes = f"{info['train_seconds'] / 60:.1f} min" if info["train_seconds"] else "n/a"
+        print(f"| `{info['dataset_name']}` | `{s['dataset_hash']}` | "
+              f"{info['normalised_float32']:.1f} | {shipped:.1f} | {info['dtype']} | {minutes} | "
+              f"{pt.stat().st_size / 1024:.0f} KiB |")
+    print(f"\n{len(summaries)} teachers, {total / 2**20:.1f} MiB in total.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("train", "ship", "table"))
+    parser.add_argument("datasets", nargs="*", default=list(STUDY_DATASETS))
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--shipped-root", type=Path, default=None,
+                        help="where `ship` writes; default sdw/teacher/shipped")
+    parser.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
+    parser.add_argument("--steps", type=int, default=STEPS,
+                        help="gradient steps (other values only to try the script out)")
+    parser.add_argument("--tolerance", type=float, default=1.0,
+                        help="largest normalised-score change allowed to float16 weights")
+    args = parser.parse_intermixed_args()
+    args.datasets = args.datasets or list(STUDY_DATASETS)
+    if args.shipped_root is None:
+        from sdw.teacher.cache import SHIPPED_ROOT
+
+        args.shipped_root = SHIPPED_ROOT
+    {"train": cmd_train, "ship": cmd_ship, "table": cmd_table}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
