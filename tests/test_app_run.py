@@ -154,7 +154,7 @@ def test_submitit_local_runs_a_sweep_job_like_slurm_would(data_file, cache_dir, 
 
 
 def test_the_override_check_knows_mandatory_keys_and_names_typos():
-    from sdw.app.hydra_app import check_overrides
+    from sdw.app.overrides import check_overrides
     from sdw.errors import UserError
 
     assert check_overrides("run", ["teacher=corl", "teacher.path=x.pt"]).teacher.path == "x.pt"
