@@ -158,6 +158,8 @@ def test_the_override_check_knows_mandatory_keys_and_names_typos():
     from sdw.errors import UserError
 
     assert check_overrides("run", ["teacher=corl", "teacher.path=x.pt"]).teacher.path == "x.pt"
+    with pytest.raises(UserError, match="teacher.path must be set"):
+        check_overrides("run", ["teacher=corl"])
     with pytest.raises(UserError, match="Did you mean teacher.path"):
         check_overrides("run", ["teacher=corl", "teacher.pth=x.pt"])
     with pytest.raises(UserError, match="teacher.steps='abc' is not a valid int for TD3BCConfig"):

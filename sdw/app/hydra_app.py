@@ -20,7 +20,7 @@ from sdw.errors import UserError
 
 log = logging.getLogger("sdw")
 T = TypeVar("T")
-BAD_INPUT = (UserError, ValueError, InstantiationException)
+BAD_INPUT = (UserError, ValueError, FileNotFoundError, InstantiationException)
 """Errors that mean "fix your input": printed as one paragraph, exit code 2."""
 HELP_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
 

@@ -63,6 +63,10 @@ def check_overrides(config_name: str, overrides: Sequence[str]) -> DictConfig:
             raise UserError(f"the overrides {values} do not fit the config: {e}") from None
     for override in values:
         _check_type(cfg, override.split("=", 1)[0])
+    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+    if missing:
+        raise UserError(f"{', '.join(missing)} must be set (the config leaves it as ???), e.g. "
+                        f"{missing[0]}=<value> on the command line.")
     return cfg
 
 
