@@ -2,9 +2,12 @@
 
 Reads the policy zoo (sdw/collect/zoo/<env>/manifest.json), the local Minari datasets
 sdw/<env>/<level>-v0 in $MINARI_DATASETS_PATH and, when present, the build reports
-outputs/collect/<env>/build_report.json; the prose is scripts/datasets_doc_template.md.
+outputs/collect/<env>/build_report.json; the prose is scripts/datasets_doc_template.md. The
+published hashes table comes from sdw/collect/published.json; `--publish` first rewrites that
+file from the build records (`sdw_build.json`) of the local datasets, which must have been built
+with the default settings from the shipped zoos (`sdw-collect mode=rebuild env=<env>`).
 
-    /work/venv/bin/python scripts/make_datasets_doc.py
+    python scripts/make_datasets_doc.py [--publish]
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from sdw.atomic import atomic_write
 from sdw.collect.build import LEVELS, dataset_id
 from sdw.collect.cli import ZOO_ROOT
 from sdw.collect.diversity import mean_knn_distance
+from sdw.collect.published import PUBLISHED, load_published
 from sdw.collect.zoo import Zoo
 from sdw.data.dataset import StateNormaliser
-from sdw.data.minari_source import is_local
+from sdw.data.minari_source import BUILD_RECORD, MinariSource, minari_root
 from sdw.data.registry import load_dataset
 
 ENVS = ("hopper", "halfcheetah", "walker2d")
@@ -31,7 +36,8 @@ CURVES_PNG = "datasets-training-curves.png"
 
 def dataset_table(env: str, k: int, n_samples: int) -> tuple[str, str]:
     """(markdown table of the env's local datasets, sentence on medium-replay's diversity)."""
-    data = {lv: load_dataset(f"local-{env}-{lv}") for lv in LEVELS if is_local(dataset_id(env, lv))}
+    data = {lv: load_dataset(f"local-{env}-{lv}") for lv in LEVELS
+            if MinariSource(dataset_id(env, lv), source="local").is_present()}
     if not data:
         return f"No local {env} dataset in the Minari directory.\n", ""
     normaliser = StateNormaliser.fit(np.concatenate([d.observations for d in data.values()]))
@@ -104,6 +110,54 @@ def speed_table(outputs: Path) -> str:
     return "\n".join(rows) + "\n\nWhole builds:\n\n" + "\n".join(totals) + "\n"
 
 
+PUBLISHED_FIELDS = ("content_hash", "transitions", "episodes", "mean_return", "ref_min_score",
+                    "ref_max_score", "seed", "build", "zoo_hash", "environment")
+
+
+def publish(envs: list[str], path: Path) -> dict:
+    """Write `path` (sdw/collect/published.json) from the build records of the local datasets."""
+    published = load_published(path)
+    for env in envs:
+        for level in LEVELS:
+            did = dataset_id(env, level)
+            record_path = minari_root() / did / BUILD_RECORD
+            record = json.loads(record_path.read_text()) if record_path.exists() else {}
+            missing = [k for k in PUBLISHED_FIELDS if k not in record]
+            if missing:
+                print(f"not published: {did} ({record_path} lacks {missing}; rebuild the env)")
+                continue
+            if (record["seed"], record["build"]["n_envs"]) != (0, 16) or \
+                    record["zoo_hash"] != Zoo.load(ZOO_ROOT / env).content_hash():
+                print(f"not published: {did} was not built with the defaults from the shipped zoo")
+                continue
+            published["datasets"][did] = {k: record[k] for k in PUBLISHED_FIELDS}
+    published["about"] = ("Content hashes of the local datasets as `sdw-collect mode=rebuild "
+                          "env=<env>` writes them with the default settings from the shipped "
+                          "zoos (docs/datasets.md). Written by scripts/make_datasets_doc.py "
+                          "--publish.")
+    published["datasets"] = dict(sorted(published["datasets"].items()))
+    atomic_write(path, lambda f: f.write(json.dumps(published, indent=1, sort_keys=True) + "\n"),
+                 "w")
+    print(f"wrote {path} ({len(published['datasets'])} datasets)")
+    return published
+
+
+def hash_table(published: dict) -> str:
+    """Markdown table of the published hashes, with the zoo hashes and versions they were built with."""
+    entries = published["datasets"]
+    if not entries:
+        return "No published hashes yet (`python scripts/make_datasets_doc.py --publish`).\n"
+    rows = ["| dataset | content hash | transitions | episodes | mean return | zoo |",
+            "|---|---|---:|---:|---:|---|"]
+    for did, e in entries.items():
+        rows.append(f"| `{did}` | `{e['content_hash']}` | {e['transitions']:,} | "
+                    f"{e['episodes']:,} | {e['mean_return']:.1f} | `{e['zoo_hash']}` |")
+    environments = {json.dumps(e["environment"], sort_keys=True) for e in entries.values()}
+    built_with = "; ".join(", ".join(f"{k} {v}" for k, v in json.loads(env).items())
+                           for env in sorted(environments))
+    return "\n".join(rows) + f"\n\nBuilt with {built_with}.\n"
+
+
 def plot_curves(zoos: dict[str, Zoo], path: Path) -> None:
     import matplotlib
 
@@ -137,7 +191,10 @@ def main() -> None:
     parser.add_argument("--knn-k", type=int, default=10, help="neighbours of the diversity statistic")
     parser.add_argument("--knn-samples", type=int, default=10_000,
                         help="states sampled per dataset for the diversity statistic")
+    parser.add_argument("--publish", action="store_true",
+                        help=f"first rewrite {PUBLISHED.relative_to(REPO)} from the local datasets")
     args = parser.parse_args()
+    published = publish(args.envs, PUBLISHED) if args.publish else load_published(PUBLISHED)
 
     zoos = {env: Zoo.load(args.zoo_root / env) for env in args.envs
             if (args.zoo_root / env / "manifest.json").exists()}
@@ -157,6 +214,7 @@ def main() -> None:
         curves=f"![training curves]({CURVES_PNG})" if zoos else "",
         speeds=speed_table(args.outputs),
         missing=", ".join(env for env in ENVS if env not in zoos) or "none",
+        hashes=hash_table(published),
     )
     (args.docs / "datasets.md").write_text(text)
     print(f"wrote {args.docs / 'datasets.md'}")

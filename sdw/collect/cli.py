@@ -84,8 +84,12 @@ def run(cfg: DictConfig) -> None:
                                  ref_episodes=b["ref_episodes"], n_envs=b["n_envs"])
         t0 = time.perf_counter()
         reports = build_all(zoo_dir(cfg), cfg.env.name, settings, seed=cfg.seed)
-        write_build_report(Path(cfg.run_dir) / "build_report.json", reports, cfg,
-                           time.perf_counter() - t0)
+        report = Path(cfg.run_dir) / "build_report.json"
+        try:
+            write_build_report(report, reports, cfg, time.perf_counter() - t0)
+        except OSError as e:  # checked before the work; the datasets are written either way
+            log.warning("the datasets are written, but the build report %s could not be (%s)",
+                        report, e)
 
 
 def write_build_report(path: Path, reports: list, cfg: DictConfig, seconds: float) -> None:

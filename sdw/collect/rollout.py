@@ -54,7 +54,6 @@ def collect_episodes(env_id: str, schedule: PolicySchedule, n_transitions: int, 
     counted = 0
 
     def start(i: int) -> None:
-        nonlocal counted
         ep_seed = int(reset_rng.integers(2**31 - 1))
         obs[i] = envs[i].reset(seed=ep_seed)[0]
         running[i] = Episode(seed=ep_seed, observations=[obs[i]])
