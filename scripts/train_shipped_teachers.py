@@ -44,6 +44,17 @@ def teacher_config(steps: int = STEPS):
     return TD3BCConfig(steps=steps, eval_episodes=10, eval_every=0)
 
 
+def cache_entry(dataset, cfg, cache_dir: Path) -> tuple[object, Path]:
+    """(config with max_action resolved, the teacher's cache entry in `cache_dir`)."""
+    from sdw.teacher.cache import TeacherCache
+    from sdw.teacher.train import resolve_max_action
+
+    cfg = replace(cfg, max_action=resolve_max_action(cfg, dataset.metadata.env_id))
+    header = cfg.cache_header(dataset.content_hash)
+    return cfg, TeacherCache(cache_dir).entry(cfg.ALGORITHM, header["dataset_hash"],
+                                              header["config_hash"])
+
+
 def train_one(name: str, cache_dir: str, steps: int) -> dict:
     """Train (or resume, or find) the teacher of one dataset; its score and wall-clock time."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -62,6 +73,8 @@ def train_one(name: str, cache_dir: str, steps: int) -> dict:
         except BlockingIOError:
             return {"dataset": name, "skipped": "another `train` is training it"}
         dataset = load_dataset(name)
+        if cache_entry(dataset, teacher_config(steps), Path(cache_dir))[1].exists():
+            return {"dataset": name, "skipped": "already trained"}
         t0 = time.perf_counter()
         teacher = train_teacher(dataset, teacher_config(steps), cache_dir)
         return {"dataset": name, "dataset_hash": dataset.content_hash,
@@ -101,17 +114,13 @@ def cmd_ship(args: argparse.Namespace) -> None:
 
     from sdw.data.registry import load_dataset
     from sdw.teacher.cache import TeacherCache, read_record, ship_record
-    from sdw.teacher.train import TRAINERS, evaluate_teacher, resolve_max_action
+    from sdw.teacher.train import TRAINERS, evaluate_teacher
 
     torch.set_num_threads(1)
-    cache = TeacherCache(args.cache_dir)
     timings = read_timings(args.cache_dir)
     for name in args.datasets:
         dataset = load_dataset(name)
-        cfg = teacher_config(args.steps)
-        cfg = replace(cfg, max_action=resolve_max_action(cfg, dataset.metadata.env_id))
-        header = cfg.cache_header(dataset.content_hash)
-        entry = cache.entry(cfg.ALGORITHM, header["dataset_hash"], header["config_hash"])
+        cfg, entry = cache_entry(dataset, teacher_config(args.steps), args.cache_dir)
         if not entry.exists():
             print(f"{name}: no trained teacher at {entry}; run `train` first")
             continue
@@ -123,6 +132,8 @@ def cmd_ship(args: argparse.Namespace) -> None:
         n32, n16 = record["evaluation"]["normalised_mean"], ev16["normalised_mean"]
         dtype = "float16" if abs(n16 - n32) <= args.tolerance else "float32"
         shipped = ship_record(record, dtype)
+        if dtype == "float16":  # the evaluation of the weights that are shipped
+            shipped["evaluation"] = {**ev16, "step": record["evaluation"]["step"]}
         shipped["shipped"] = {"dtype": dtype, "normalised_float32": n32, "normalised_float16": n16,
                               "train_seconds": timings.get(name, {}).get("seconds"),
                               "dataset_name": name}
