@@ -30,7 +30,9 @@ def git_commit() -> str | None:
                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
 
 
 def _json_safe(value: Any) -> Any:
@@ -57,7 +59,7 @@ def read_json(path: Path) -> dict | None:
 
 
 class RunRecord:
-    """The status file, the metrics log and the final evaluation of one run directory."""
+    """The status file and the final evaluation of one run directory."""
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = Path(run_dir)
