@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from sdw.config import config_dir
 from sdw.density import DensityError, StateWeights, WeightingScheme, make_weighting
 from sdw.density.registry import group_names
 
@@ -89,11 +91,14 @@ def test_softmax_batches_have_mean_one(log_density):
         np.testing.assert_allclose(w.numpy(), expected, rtol=1e-4, atol=1e-30)
 
 
-def test_softmax_temperature():
-    hot = make_weighting({"_target_": "sdw.density.weighting.softmax_scheme", "temperature": 4.0})
-    assert hot.alpha == 0.25 and hot.per_batch
-    with pytest.raises(DensityError, match="temperature"):
-        make_weighting({"_target_": "sdw.density.weighting.softmax_scheme", "temperature": 0.0})
+def test_softmax_alpha_is_the_inverse_temperature(log_density):
+    """conf/weighting/softmax.yaml with alpha = 1 / T: w_i = B softmax_i(-log p_i / T) within a batch."""
+    cfg = OmegaConf.merge(OmegaConf.load(config_dir() / "weighting" / "softmax.yaml"), {"alpha": 0.25})
+    sw = weights_of(make_weighting(cfg), log_density)
+    idx = torch.arange(256)
+    lw = -0.25 * log_density[:256]
+    expected = 256 * np.exp(lw - lw.max()) / np.exp(lw - lw.max()).sum()
+    np.testing.assert_allclose(sw(idx).numpy(), expected, rtol=1e-4, atol=1e-30)
 
 
 def test_none_is_exactly_one(log_density):

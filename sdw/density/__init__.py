@@ -9,10 +9,10 @@ from sdw.density.kde import KDEDensity
 from sdw.density.knn import KNNDensity
 from sdw.density.registry import make_estimator, make_weighting
 from sdw.density.state_weights import StateWeights
-from sdw.density.weighting import WeightingScheme, softmax_scheme
+from sdw.density.weighting import WeightingScheme
 
 __all__ = [
     "ConstantDensity", "DensityError", "DensityEstimator", "FlowDensity", "KDEDensity", "KNNDensity",
     "StateWeights", "WeightDiagnostics", "WeightingScheme", "build_state_weights", "density_states",
-    "make_estimator", "make_weighting", "softmax_scheme", "state_log_density", "weight_diagnostics",
+    "make_estimator", "make_weighting", "state_log_density", "weight_diagnostics",
 ]

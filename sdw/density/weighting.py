@@ -121,16 +121,3 @@ class WeightingScheme:
             )
         return log_w
 
-
-def softmax_scheme(
-    temperature: float = 1.0,
-    clip_quantile: float | None = None,
-    clip_max_ratio: float | None = None,
-    compose: str = "multiply",
-    name: str = "softmax",
-) -> WeightingScheme:
-    """Per-batch softmax with temperature T: w_i = B softmax_i(-log p(s_i) / T), i.e. alpha = 1 / T."""
-    if not temperature > 0:
-        raise DensityError(f"weighting {name!r}: temperature must be positive, got {temperature}.")
-    return WeightingScheme(name=name, alpha=1.0 / temperature, normalise="batch",
-                           clip_quantile=clip_quantile, clip_max_ratio=clip_max_ratio, compose=compose)
