@@ -3,17 +3,17 @@
 and the steps-to-score table on known curves."""
 
 import csv
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sdw.app.hydra_app import split_argv
 from sdw.report.cli import main
+from sdw.testing import run_dirs
+from sdw.testing.run_dirs import PNG_MAGIC
 
 HOPPER, WALKER = "local-hopper-medium", "local-walker2d-medium"
 METHODS = {"Av-PBC": ("avpbc", "none"), "SDW (knn)": ("avpbc", "tempered")}
@@ -27,70 +27,16 @@ WHOLE_DATA_BC = {HOPPER: 45.0, WALKER: 60.0}
 TEACHER = {HOPPER: 52.5, WALKER: 70.0}
 ESS = {(HOPPER, 0): 0.2, (HOPPER, 1): 0.4, (WALKER, 0): 0.3, (WALKER, 1): 0.35}
 FAILED_ERROR = "RuntimeError: boom at outer step 60"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def evaluation(normalised):
-    return {"normalised_mean": normalised, "normalised_std": 1.0, "return_mean": 10 * normalised,
-            "return_std": 5.0, "students": 3, "episodes": 5,
-            "per_student": [{"normalised": normalised, "return": 10 * normalised}] * 3}
-
-
-def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
-              outer_optim: str = "paper", curve: list[tuple[int, float, float | None]],
-              score: float | None = None, ess: float | None = None, error: str | None = None,
-              overrides: list[str] | None = None) -> Path:
-    """One job directory exactly as the contract describes; eval.json only when `score` is set.
-    `curve`: (step, elapsed seconds, normalised score) of every periodic evaluation."""
+def write_job(job: Path, *, method: str, dataset: str, seed: int, **kwargs) -> Path:
+    """One job of this file's sweeps, with its method's objective and weighting and the
+    references above."""
     objective, weighting = METHODS.get(method, ("avpbc", "none"))
-    (job / ".hydra").mkdir(parents=True)
-    config = {"seed": seed, "outer_steps": 100, "device": "cpu", "threads": 1,
-              "method": method, "dataset": {"dataset_id": dataset}, "eval": {"every": 50}}
-    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    hydra = {"hydra": {"run": {"dir": "outputs/runs/${now:%Y-%m-%d}"},
-                       "job": {"name": "${hydra.runtime.output_dir}"},
-                       "runtime": {"choices": {
-                           "dataset": dataset, "teacher": "td3bc", "density": "knn",
-                           "weighting": weighting, "objective": objective,
-                           "outer_optim": outer_optim, "eval": "standard", "logger": "local",
-                           "hydra/launcher": "joblib", "hydra/sweeper": "basic"}}}}
-    (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
-    overrides = overrides or [f"dataset={dataset}", f"weighting={weighting}", f"seed={seed}"]
-    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    (job / "run.log").write_text("log\n")
-    lines = []
-    for step, elapsed, normalised in curve:
-        lines.append({"type": "step", "step": step, "outer_loss": 1.0, "inner_loss": 0.5,
-                      "grad_norm": 2.0, "seconds": 0.5, "elapsed": elapsed})
-        lines.append({"type": "eval", "step": step, "elapsed": elapsed,
-                      "normalised_mean": normalised, "normalised_std": 1.0,
-                      "return_mean": 100.0, "return_std": 5.0, "students": 3, "episodes": 5})
-    (job / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    weights = None if ess is None else {"ess_fraction": ess, "min": 0.01, "max": 20.0}
-    status_doc = {
-        "status": status, "error": error, "git_commit": "abc1234",
-        "started": "2026-11-30T18:00:00", "finished": None if status == "running" else
-        "2026-11-30T18:05:00", "method": method,
-        "dataset": {"name": dataset, "hash": "f00d", "transitions": 200_000},
-        "teacher": {"algorithm": "td3bc", "normalised": TEACHER[dataset], "source": "cache"},
-        "weights": weights,
-        "timings": {"dataset": 1.0, "teacher": 2.0, "weights": 3.0, "distill": 50.0,
-                    "evaluate": 10.0, "total": 66.0}}
-    (job / "status.json").write_text(json.dumps(status_doc))
-    if weights is not None:
-        (job / "weights.json").write_text(json.dumps(weights))
-        (job / "weights.png").write_bytes(PNG_MAGIC)
-    if score is not None:
-        refs = {"random_subset": evaluation(RANDOM_SUBSET.get((dataset, seed), 0.0)),
-                "whole_data_bc": evaluation(WHOLE_DATA_BC[dataset]),
-                "teacher": evaluation(TEACHER[dataset])}
-        result = {"method": method, "dataset": dataset, "env_id": "Hopper-v4", "seed": seed,
-                  "size": 256, "outer_steps": 100, "standard": evaluation(score + 1.0),
-                  "last_k": {"k": 2, "steps": [50, 100], "normalised_mean": score},
-                  "ensemble": None, "cross_architecture": {}, "cross_optimiser": {},
-                  "references": refs, "weights": None if ess is None else {"ess_fraction": ess}}
-        (job / "eval.json").write_text(json.dumps(result))
-    return job
+    references = {"random_subset": RANDOM_SUBSET.get((dataset, seed), 0.0),
+                  "whole_data_bc": WHOLE_DATA_BC[dataset], "teacher": TEACHER[dataset]}
+    return run_dirs.write_job(job, method=method, dataset=dataset, seed=seed, objective=objective,
+                              weighting=weighting, references=references, **kwargs)
 
 
 def job_name(method: str, dataset: str, seed: int) -> str:

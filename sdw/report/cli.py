@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.errors import UserError
 from sdw.report import plots, speed, tables
-from sdw.report.collect import Run, check_columns, collect_runs, label, write_runs_csv
+from sdw.report.collect import Run, check_columns, collect_runs, label, status_counts, write_runs_csv
 from sdw.report.curves import CURVE_STATUSES, grouped_curves
+from sdw.report.results import write_results
 
 log = logging.getLogger("sdw.report")
 
@@ -45,7 +47,7 @@ def run(cfg: DictConfig) -> Path:
     where = OmegaConf.to_container(cfg.where) if cfg.where else {}
     selected = select(runs, where)
     log.info("%d jobs in %s (%s); %d selected by where=%s", len(runs), ", ".join(dirs),
-             _status_counts(runs), len(selected), where)
+             status_counts(runs), len(selected), where)
 
     spec = tables.TableSpec(**OmegaConf.to_container(cfg.table))
     table = tables.build_table(selected, spec)
@@ -54,7 +56,7 @@ def run(cfg: DictConfig) -> Path:
     _write_csv(out / "table.csv", tables.to_csv_rows(table))
     _write_text(out / "table.tex", tables.to_latex(table))
     sections = [f"# Report: {', '.join(dirs)}", "",
-                f"{len(runs)} jobs ({_status_counts(runs)}); one row each in runs.csv.", "",
+                f"{len(runs)} jobs ({status_counts(runs)}); one row each in runs.csv.", "",
                 f"## Table: {spec.value} by {spec.rows} and {spec.cols}", "", table_md]
 
     if cfg.plots.enabled:
@@ -125,13 +127,6 @@ def _check(cfg: DictConfig) -> None:
                         f"{', '.join(CURVE_STATUSES)}")
 
 
-def _status_counts(runs: Sequence[Run]) -> str:
-    counts: dict[str, int] = {}
-    for r in runs:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
-
-
 def _write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), mode="w")
 
@@ -147,10 +142,31 @@ def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point; `argv` (without the program name) for tests."""
-    launch("report", _hydra_main, argv, positional="dirs")
+@hydra.main(version_base=None, config_path=str(config_dir()), config_name="results")
+@task
+def _results_main(cfg: DictConfig) -> None:
+    log.info("results written to %s", write_results(cfg))
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point; `argv` (without the program name) for tests.
+
+    `--config-name results` (or `-cn results`) rebuilds the study page instead of one report.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if _config_name(args) == "results":
+        launch("results", _results_main, args)
+    else:
+        launch("report", _hydra_main, args, positional="dirs")
+
+
+def _config_name(args: Sequence[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg in ("-cn", "--config-name") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--config-name="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 if __name__ == "__main__":

@@ -227,6 +227,14 @@ def check_columns(runs: Sequence[Run], columns: dict[str, str | None]) -> None:
                             f"{', '.join(sorted(known))}")
 
 
+def status_counts(runs: Sequence[Run]) -> str:
+    """`3 done, 1 failed`: how many runs have each status."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+
+
 def write_runs_csv(runs: Sequence[Run], path: Path) -> Path:
     """One row per job; empty cells for values a job does not have."""
     columns = columns_of(runs)

@@ -1,0 +1,36 @@
+"""Published numbers the reproduction study sets its own beside (normalised return x 100, D4RL v2).
+
+Sources: OBD (Lei et al., NeurIPS 2024) Table 1 and Table 5; SDW (Lei, Cheng, Tao, arXiv
+2512.06692) headline scores as summarised in the project's reference notes. These are the
+papers' numbers on D4RL with their GPU configuration, not measurements of this project.
+"""
+
+from __future__ import annotations
+
+ENVS = ("halfcheetah", "hopper", "walker2d")
+LEVELS = ("medium-replay", "medium", "medium-expert")
+LEVEL_SHORT = {"medium-replay": "M-R", "medium": "M", "medium-expert": "M-E"}
+ENV_SHORT = {"halfcheetah": "HC", "hopper": "Hop", "walker2d": "W2D"}
+
+_T1_ORDER = [(env, level) for env in ENVS for level in LEVELS]
+_T1 = {
+    "Random subset": (0.9, 1.8, 2.0, 19.1, 19.2, 11.6, 1.9, 4.9, 6.7),
+    "DBC": (2.5, 28.2, 29.0, 12.1, 37.8, 31.1, 6.1, 29.3, 11.7),
+    "PBC": (19.4, 30.9, 20.5, 35.6, 25.1, 33.4, 41.5, 33.2, 34.0),
+    "Av-PBC": (35.9, 36.9, 22.0, 40.9, 32.5, 38.7, 55.0, 39.5, 42.1),
+    "BC (whole data)": (14.0, 42.3, 59.8, 22.9, 50.2, 51.7, 14.6, 65.9, 89.6),
+}
+OBD_TABLE1: dict[str, dict[tuple[str, str], float]] = {
+    method: dict(zip(_T1_ORDER, values)) for method, values in _T1.items()}
+"""OBD Table 1 (256 pairs): method -> (env, level) -> score."""
+
+SDW_HEADLINE: dict[tuple[str, str], float] = {
+    ("halfcheetah", "medium"): 39.5, ("hopper", "medium"): 38.4, ("hopper", "medium-expert"): 42.6}
+"""SDW's reported scores where the reference notes have them (the rest are not public here)."""
+
+OBD_TABLE5: dict[str, dict[int, float]] = {
+    "halfcheetah": {16: 6.9, 32: 15.3, 64: 23.8, 128: 33.2, 256: 35.9},
+    "hopper": {16: 27.3, 32: 29.9, 64: 32.3, 128: 38.1, 256: 40.9},
+    "walker2d": {16: 14.8, 32: 21.8, 64: 34.0, 128: 50.0, 256: 55.0},
+}
+"""OBD Table 5: Av-PBC on medium-replay against the synthetic budget."""

@@ -1,0 +1,76 @@
+"""Run directories exactly as the run-directory contract (docs/report.md) describes, for report tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def evaluation(normalised: float) -> dict:
+    """An eval.json score block of 3 students x 5 episodes with this normalised mean."""
+    return {"normalised_mean": normalised, "normalised_std": 1.0, "return_mean": 10 * normalised,
+            "return_std": 5.0, "students": 3, "episodes": 5,
+            "per_student": [{"normalised": normalised, "return": 10 * normalised}] * 3}
+
+
+def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
+              curve: list[tuple[int, float, float | None]], references: dict[str, float],
+              objective: str = "avpbc", weighting: str = "none", density: str = "knn",
+              outer_optim: str = "paper", score: float | None = None, ess: float | None = None,
+              error: str | None = None, overrides: list[str] | None = None) -> Path:
+    """One job directory; eval.json only when `score` is set. `curve`: (step, elapsed seconds,
+    normalised score) of every periodic evaluation; `references`: random_subset, whole_data_bc
+    and teacher scores."""
+    (job / ".hydra").mkdir(parents=True)
+    config = {"seed": seed, "outer_steps": 100, "device": "cpu", "threads": 1,
+              "method": method, "dataset": {"dataset_id": dataset},
+              "outer_optim": {"name": outer_optim, "lr": 0.1}, "inner_optim": {"name": "sgd", "steps": 100},
+              "synthetic": {"size": 256},
+              "eval": {"every": 50, "students": 3, "episodes": 5, "last_k": 2}}
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    hydra = {"hydra": {"run": {"dir": "outputs/runs/${now:%Y-%m-%d}"},
+                       "job": {"name": "${hydra.runtime.output_dir}"},
+                       "runtime": {"choices": {
+                           "dataset": dataset, "teacher": "td3bc", "density": density,
+                           "weighting": weighting, "objective": objective,
+                           "outer_optim": outer_optim, "eval": "standard", "logger": "local",
+                           "hydra/launcher": "joblib", "hydra/sweeper": "basic"}}}}
+    (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    overrides = overrides or [f"dataset={dataset}", f"weighting={weighting}", f"seed={seed}"]
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (job / "run.log").write_text("log\n")
+    lines = []
+    for step, elapsed, normalised in curve:
+        lines.append({"type": "step", "step": step, "outer_loss": 1.0, "inner_loss": 0.5,
+                      "grad_norm": 2.0, "seconds": 0.5, "elapsed": elapsed})
+        lines.append({"type": "eval", "step": step, "elapsed": elapsed,
+                      "normalised_mean": normalised, "normalised_std": 1.0,
+                      "return_mean": 100.0, "return_std": 5.0, "students": 3, "episodes": 5})
+    (job / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    weights = None if ess is None else {"ess_fraction": ess, "min": 0.01, "max": 20.0}
+    status_doc = {
+        "status": status, "error": error, "git_commit": "abc1234",
+        "started": "2026-11-30T18:00:00", "finished": None if status == "running" else
+        "2026-11-30T18:05:00", "method": method,
+        "dataset": {"name": dataset, "hash": "f00d", "transitions": 200_000},
+        "teacher": {"algorithm": "td3bc", "normalised": references["teacher"], "source": "cache"},
+        "weights": weights,
+        "timings": {"dataset": 1.0, "teacher": 2.0, "weights": 3.0, "distill": 50.0,
+                    "evaluate": 10.0, "total": 66.0}}
+    (job / "status.json").write_text(json.dumps(status_doc))
+    if weights is not None:
+        (job / "weights.json").write_text(json.dumps(weights))
+        (job / "weights.png").write_bytes(PNG_MAGIC)
+    if score is not None:
+        result = {"method": method, "dataset": dataset, "env_id": "Hopper-v4", "seed": seed,
+                  "size": 256, "outer_steps": 100, "standard": evaluation(score + 1.0),
+                  "last_k": {"k": 2, "steps": [50, 100], "normalised_mean": score},
+                  "ensemble": None, "cross_architecture": {}, "cross_optimiser": {},
+                  "references": {name: evaluation(value) for name, value in references.items()},
+                  "weights": None if ess is None else {"ess_fraction": ess}}
+        (job / "eval.json").write_text(json.dumps(result))
+    return job

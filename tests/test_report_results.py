@@ -1,0 +1,158 @@
+"""The study page (`sdw-report --config-name results`): bootstrap differences with known answers,
+and the page built end to end from sweeps the test writes by the run-directory contract."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdw.report.claims import HIGHER, LOWER, MISSING, TIE, Bootstrap, chain_verdict, difference
+from sdw.report.cli import main
+from sdw.testing.run_dirs import write_job
+
+BOOT = Bootstrap(samples=4000, level=0.95, seed=0)
+DATASETS = {"medium": "sdw/hopper/medium-v0", "medium-replay": "sdw/hopper/medium-replay-v0",
+            "medium-expert": "sdw/hopper/medium-expert-v0"}
+# Seed scores per (method, level): on medium the chain holds, on medium-replay PBC < DBC.
+SCORES = {
+    ("DBC", "medium"): [20, 21, 22], ("PBC", "medium"): [30, 31, 32],
+    ("Av-PBC", "medium"): [40, 41, 42], ("SDW-knn", "medium"): [50, 51, 52],
+    ("DBC", "medium-replay"): [30, 31, 32], ("PBC", "medium-replay"): [20, 21, 22],
+    ("Av-PBC", "medium-replay"): [44, 45, 46], ("SDW-knn", "medium-replay"): [44, 46, 45],
+    ("DBC", "medium-expert"): [20, 21, 22], ("PBC", "medium-expert"): [30, 31, 32],
+    ("Av-PBC", "medium-expert"): [35, 36, 37], ("SDW-knn", "medium-expert"): [30, 31, 32],
+}
+REFERENCES = {"medium": (10.0, 50.0, 55.0), "medium-replay": (12.0, 30.0, 40.0),
+              "medium-expert": (11.0, 60.0, 70.0)}  # random subset, whole-data BC, teacher
+OBJECTIVE = {"DBC": "dbc", "PBC": "pbc", "Av-PBC": "avpbc", "SDW-knn": "avpbc"}
+
+
+def test_separated_groups_give_the_exact_difference_and_a_verdict():
+    d = difference("a", "b", [10, 10, 10], [5, 5, 5], BOOT)
+    assert (d.diff, d.low, d.high, d.verdict) == (5.0, 5.0, 5.0, HIGHER)
+    assert difference("a", "b", [1, 2, 3], [11, 12, 13], BOOT).verdict == LOWER
+
+
+def test_overlapping_groups_are_a_tie_with_an_interval_around_the_difference():
+    d = difference("a", "b", [10, 20, 30], [12, 22, 29], BOOT)
+    assert d.diff == pytest.approx(20 - 21)
+    assert d.low < 0 < d.high and d.verdict == TIE
+    # the interval is the percentile interval of independently resampled means
+    rng = np.random.default_rng(0)
+    a, b = np.array([10, 20, 30.0]), np.array([12, 22, 29.0])
+    diffs = (a[rng.integers(0, 3, (4000, 3))].mean(1) - b[rng.integers(0, 3, (4000, 3))].mean(1))
+    assert (d.low, d.high) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])))
+
+
+def test_a_single_reference_value_is_a_constant_and_empty_sides_are_missing():
+    d = difference("a", "random", [20, 21, 22], [10.0], BOOT)
+    assert d.diff == 11.0 and 10.0 <= d.low <= d.high <= 12.0 and d.verdict == HIGHER
+    assert difference("a", "b", [], [1.0], BOOT).verdict == MISSING
+    assert difference("a", "b", [], [1.0], BOOT).text() == "— (seeds: 0 vs 1)"
+
+
+def test_chain_verdicts():
+    up, tie = difference("a", "b", [3, 3], [1, 1], BOOT), difference("a", "b", [1, 3], [2, 2], BOOT)
+    down, gone = difference("a", "b", [1, 1], [3, 3], BOOT), difference("a", "b", [], [1], BOOT)
+    assert chain_verdict([up, up]) == "holds"
+    assert chain_verdict([up, tie]) == TIE
+    assert chain_verdict([up, tie, down]) == "broken"
+    assert chain_verdict([up, gone]) == MISSING
+
+
+def write_study(root: Path) -> dict[str, Path]:
+    """Two sweeps of hopper jobs (OBD methods; SDW-knn) with the scores above."""
+    sweeps = {"table1": root / "obd-table1-local", "sdw": root / "sdw-study-local"}
+    for (method, level), values in SCORES.items():
+        sweep = sweeps["sdw" if method.startswith("SDW") else "table1"]
+        rnd, bc, teacher = REFERENCES[level]
+        for seed, score in enumerate(values):
+            sdw = method.startswith("SDW")
+            write_job(sweep / f"{method},{level},seed={seed}", method=method,
+                      dataset=DATASETS[level], seed=seed, status="done",
+                      curve=[(50, 10.0, score - 1.0), (100, 20.0, float(score))],
+                      references={"random_subset": rnd, "whole_data_bc": bc, "teacher": teacher},
+                      objective=OBJECTIVE[method], weighting="sdw" if sdw else "none",
+                      score=float(score), ess=0.25 if sdw else None)
+    return sweeps
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("study")
+    sweeps = write_study(root)
+    out = root / "results.md"
+    main(["-cn", "results", f"out={out}", f"sweeps.table1.dir={sweeps['table1']}",
+          f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
+          f"sweeps.calibration.dir={root / 'absent-too'}", f"misalignment={root / 'none.csv'}",
+          "bootstrap.samples=2000"])
+    return out.read_text()
+
+
+def section(page: str, heading: str) -> str:
+    start = page.index(heading)
+    end = page.find("\n## ", start + 1)
+    return page[start:end if end > 0 else None]
+
+
+def row(text: str, first_cell: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| {first_cell} |"))
+
+
+def test_page_has_the_methods_table_and_the_setup(page):
+    table = section(page, "## Methods")
+    assert "| Av-PBC | " in table and "41.0 ± 0.8 (3)" in row(table, "Av-PBC")
+    assert "0.250" in row(table, "SDW-knn")  # ESS/N beside the SDW score
+    setup = section(page, "## Setup")
+    assert "6 (6 done)" not in setup and "27 (27 done)" in row(setup, "table1")
+    assert "100 sgd" in row(setup, "table1") and "paper lr 0.1" in row(setup, "table1")
+    assert "not run yet" in row(setup, "budget")
+
+
+def test_claim_a_holds_on_medium_and_is_broken_on_medium_replay(page):
+    claim = section(page, "## Claim (a)")
+    assert row(claim, "sdw/hopper/medium-v0").endswith("| holds |")
+    assert "**+10.0 [+10.0, +10.0]**" not in claim  # the intervals come from the resampling
+    assert row(claim, "sdw/hopper/medium-replay-v0").endswith("| broken |")
+    assert "1 broken, 2 holds" in claim
+
+
+def test_claim_b_compares_medium_replay_with_medium_expert(page):
+    claim = section(page, "## Claim (b)")
+    hopper = row(claim, "hopper")
+    assert "+9.0" in hopper  # Av-PBC M-R 45 - M-E 36
+    assert "+30.0 [+30.0, +30.0]" in hopper  # whole-data BC 60 - 30: one value each, no spread
+    assert hopper.endswith("| holds |")
+    assert row(claim, "walker2d").endswith("| missing |")
+
+
+def test_claim_c_says_where_sdw_behaves_as_claimed(page):
+    claim = section(page, "## Claim (c)")
+    assert "SDW-knn: as claimed" in row(claim, "sdw/hopper/medium-v0")  # +10, limited diversity
+    assert "SDW-knn: as claimed" in row(claim, "sdw/hopper/medium-replay-v0")  # a tie there
+    assert "SDW-knn: not as claimed" in row(claim, "sdw/hopper/medium-expert-v0")  # -5
+    assert "SDW-kde: missing" in row(claim, "sdw/hopper/medium-v0")
+    assert "SDW-knn: as claimed on 2 of 3 datasets" in claim
+
+
+def test_paper_numbers_sit_beside_ours_and_headroom_is_teacher_minus_random(page):
+    beside = section(page, "## Beside the papers")
+    assert "41.0 / 32.5" in row(beside, "Av-PBC")  # ours on hopper medium / OBD Table 1
+    assert "51.0 / 38.4" in row(beside, "SDW-knn")  # SDW's headline hopper-medium
+    headroom = section(page, "## Headroom")
+    assert row(headroom, "sdw/hopper/medium-v0").endswith("| +45.0 | +40.0 |")
+
+
+def test_missing_parts_are_named_not_filled(page):
+    assert "Not run yet: `" in section(page, "## Claim (d)")
+    assert "Not run yet." in section(page, "## Synthetic budget")
+    compute = section(page, "## Compute")
+    assert row(compute, "table1").startswith("| table1 | 27 | 0.49 |")  # 27 jobs x 66 s
+    assert row(compute, "budget").startswith("| budget | 0 | 0.00 | — |")
+
+
+def test_a_mistyped_results_key_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config-name", "results", "bootstrap.sample=10"])
+    assert exit_info.value.code == 2
+    assert "bootstrap.samples" in capsys.readouterr().err
