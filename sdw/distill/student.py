@@ -15,7 +15,8 @@ from sdw.networks.actor import ActorConfig, build_actor
 
 def train_student(synthetic: SyntheticSet, student: ActorConfig, optim: InnerOptimConfig,
                   steps: int | None = None, seed: int = 0,
-                  device: str | torch.device = "cpu", batch_size: int | None = None) -> nn.Module:
+                  device: str | torch.device = "cpu", batch_size: int | None = None,
+                  callback: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
     """A fresh student trained by BC on `synthetic`; returned in eval mode.
 
     One torch.optim optimiser lives through all `steps` (default `optim.steps`), so momentum and
@@ -23,7 +24,8 @@ def train_student(synthetic: SyntheticSet, student: ActorConfig, optim: InnerOpt
     seeded with `seed`, in the order the distillation's inner loop draws them. Every step uses
     the whole set (the inner loop's full batch) unless `batch_size` is given: then each step
     draws that many pairs uniformly with replacement from the same generator, before the noise
-    (minibatch BC on a large set, e.g. the whole dataset).
+    (minibatch BC on a large set, e.g. the whole dataset). `callback(step, actor)` runs after
+    every update (step counted from 1); it must leave the actor's parameters as they are.
     """
     generator = torch.Generator(device).manual_seed(seed)
     actor = build_actor(student, synthetic.obs_dim, synthetic.act_dim, generator, device)
@@ -31,7 +33,7 @@ def train_student(synthetic: SyntheticSet, student: ActorConfig, optim: InnerOpt
     states = torch.as_tensor(synthetic.states, device=device)
     actions = torch.as_tensor(synthetic.actions, device=device)
     sampled = student.head == "tanh_gaussian" and student.sample_actions
-    for _ in range(optim.steps if steps is None else steps):
+    for step in range(1, (optim.steps if steps is None else steps) + 1):
         x, y = states, actions
         if batch_size is not None:
             idx = torch.randint(len(states), (batch_size,), generator=generator, device=device)
@@ -41,6 +43,8 @@ def train_student(synthetic: SyntheticSet, student: ActorConfig, optim: InnerOpt
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if callback is not None:
+            callback(step, actor)
     return actor.eval()
 
 

@@ -1,0 +1,212 @@
+"""The SDW paper's misalignment experiment: whole-data BC students of each dataset, trained to a
+range of loss levels (varied by training steps), scored by rollouts.
+
+One BC run per (dataset, seed) is evaluated at every checkpoint step: its loss on the dataset
+(deterministic tanh(mean) actions, mean squared error over a fixed sample of the dataset's
+pairs) and its normalised return. Each finished run is one JSON file, written atomically, so a
+rerun skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sdw.atomic import atomic_write
+from sdw.data.dataset import OfflineDataset
+from sdw.distill.inner_optim import InnerOptimConfig
+from sdw.distill.loop import real_pairs
+from sdw.distill.student import student_policy, train_student
+from sdw.distill.synthetic import SyntheticSet
+from sdw.errors import UserError
+from sdw.evaluate.protocol import EvalProtocol
+from sdw.networks.actor import ActorConfig
+
+log = logging.getLogger("sdw.analyze")
+
+
+@dataclass(frozen=True)
+class MisalignmentConfig:
+    """How the BC students are trained and scored (conf/analyze.yaml, `misalignment`)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    checkpoints: tuple[int, ...] = (50, 100, 300, 1000, 3000, 10_000, 30_000)
+    batch_size: int = 256
+    lr: float = 3e-4
+    loss_samples: int = 50_000
+    episodes: int = 10
+    max_episode_steps: int | None = None
+    eval_seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(self, "checkpoints", tuple(int(c) for c in self.checkpoints))
+        steps = self.checkpoints
+        if not steps or steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError(f"misalignment.checkpoints={list(steps)}: give increasing step "
+                             f"counts >= 1, e.g. [50,100,300,1000].")
+        if not self.seeds:
+            raise ValueError("misalignment.seeds is empty: give at least one seed, e.g. [0,1,2].")
+        for name in ("batch_size", "loss_samples", "episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"misalignment.{name} must be >= 1, got {getattr(self, name)}.")
+
+    def settings(self, student: ActorConfig) -> dict:
+        """What a result file must have been made with to be reused (seeds excepted)."""
+        own = {k: v for k, v in asdict(self).items() if k != "seeds"}
+        return {**json.loads(json.dumps(own)), "student": student.to_dict()}
+
+
+@dataclass
+class _Checkpoints:
+    """Scores the student at the checkpoint steps while it trains."""
+
+    cfg: MisalignmentConfig
+    dataset: OfflineDataset
+    bc_set: SyntheticSet
+    states: torch.Tensor
+    actions: torch.Tensor
+    rows: list[dict] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __call__(self, step: int, actor: nn.Module) -> None:
+        if step not in self.cfg.checkpoints:
+            return
+        with torch.no_grad():
+            loss = float(((actor(self.states, deterministic=True) - self.actions) ** 2).mean())
+        protocol = EvalProtocol(students=1, episodes=self.cfg.episodes, references=False,
+                                max_episode_steps=self.cfg.max_episode_steps,
+                                seed=self.cfg.eval_seed)
+        scores = protocol.score([student_policy(actor)], self.bc_set.env_id,
+                                self.bc_set.normaliser, self.dataset.metadata.reference_scores)
+        self.rows.append({"step": step, "loss": loss, "normalised": scores["normalised_mean"],
+                          "normalised_std": scores["normalised_std"],
+                          "return_mean": scores["return_mean"],
+                          "return_std": scores["return_std"],
+                          "elapsed_s": round(time.perf_counter() - self.started, 2)})
+        log.info("%s step %d: loss %.4f, %s", self.dataset.metadata.name, step, loss,
+                 f"normalised {scores['normalised_mean']:.1f}"
+                 if scores["normalised_mean"] is not None
+                 else f"return {scores['return_mean']:.1f}")
+
+
+def bc_run(dataset: OfflineDataset, student: ActorConfig, cfg: MisalignmentConfig,
+           seed: int) -> list[dict]:
+    """One whole-data BC student (Adam, minibatches), scored at every checkpoint step."""
+    normaliser = dataset.state_normaliser()
+    states, actions = real_pairs(dataset, normaliser, torch.device("cpu"))
+    meta = dataset.metadata
+    bc_set = SyntheticSet(states.numpy(), actions.numpy(), normaliser, meta.env_id, meta.name,
+                          dataset.content_hash, "whole-data-bc")
+    sample = np.random.default_rng(0).choice(len(states), min(cfg.loss_samples, len(states)),
+                                             replace=False)
+    scorer = _Checkpoints(cfg, dataset, bc_set, states[sample], actions[sample])
+    adam = InnerOptimConfig(name="adam", lr=cfg.lr, steps=cfg.checkpoints[-1])
+    train_student(bc_set, student, adam, seed=seed, batch_size=cfg.batch_size, callback=scorer)
+    return scorer.rows
+
+
+def result_path(out: Path, dataset_name: str, seed: int) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name).strip("_")
+    return out / "misalignment" / slug / f"seed{seed}.json"
+
+
+def load_result(path: Path, dataset: OfflineDataset, settings: dict) -> dict | None:
+    """The finished result at `path` if it exists; an error if it was made otherwise."""
+    if not path.exists():
+        return None
+    try:
+        result = json.loads(path.read_text())
+        made_with, made_from = result["settings"], result["dataset_hash"]
+    except (ValueError, KeyError) as e:
+        raise UserError(f"{path} is not a misalignment result ({e}); delete it and rerun.") \
+            from None
+    if made_from != dataset.content_hash or made_with != settings:
+        what = ("dataset hash " + made_from if made_from != dataset.content_hash else
+                "settings " + json.dumps(
+                    {k: v for k, v in made_with.items() if settings.get(k) != v}))
+        raise UserError(f"{path} was made with {what}, not this run's: choose another out= "
+                        f"or delete the file to recompute it.")
+    return result
+
+
+def run_misalignment(datasets: Sequence[OfflineDataset], student: ActorConfig,
+                     cfg: MisalignmentConfig, out: Path) -> list[dict]:
+    """Every (dataset, seed) result, computing only the missing ones (seed-major order, so an
+    interrupted run has every dataset at the same number of seeds)."""
+    settings = cfg.settings(student)
+    results = []
+    for seed in cfg.seeds:
+        for dataset in datasets:
+            path = result_path(out, dataset.metadata.name, seed)
+            result = load_result(path, dataset, settings)
+            if result is None:
+                log.info("BC on %s, seed %d: %d steps", dataset.metadata.name, seed,
+                         cfg.checkpoints[-1])
+                result = {"dataset": dataset.metadata.name, "dataset_hash": dataset.content_hash,
+                          "env_id": dataset.metadata.env_id, "seed": seed,
+                          "settings": settings,
+                          "checkpoints": bc_run(dataset, student, cfg, seed)}
+                atomic_write(path, lambda f, r=result: json.dump(r, f, indent=1), mode="w")
+            else:
+                log.info("%s exists: skipped", path)
+            results.append(result)
+    return results
+
+
+def curves(results: Sequence[dict]) -> dict[str, list[dict]]:
+    """Per dataset, per checkpoint step: mean and spread over seeds of loss and score."""
+    by_dataset: dict[str, list[dict]] = {}
+    for r in results:
+        by_dataset.setdefault(r["dataset"], []).append(r)
+    out = {}
+    for name, runs in by_dataset.items():
+        rows = []
+        for step in [c["step"] for c in runs[0]["checkpoints"]]:
+            points = [c for r in runs for c in r["checkpoints"] if c["step"] == step]
+            loss = np.array([p["loss"] for p in points])
+            score = np.array([np.nan if p["normalised"] is None else p["normalised"]
+                              for p in points])
+            rows.append({"dataset": name, "step": step, "seeds": len(points),
+                         "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
+                         "score_mean": float(score.mean()), "score_std": float(score.std()),
+                         "score_min": float(score.min()), "score_max": float(score.max())})
+        out[name] = rows
+    return out
+
+
+def score_at_loss(rows: Sequence[dict], loss: float) -> float:
+    """The seed-mean score at `loss`, linear in log loss between the curve's checkpoints."""
+    pts = sorted((np.log(r["loss_mean"]), r["score_mean"]) for r in rows)
+    return float(np.interp(np.log(loss), [p[0] for p in pts], [p[1] for p in pts]))
+
+
+def orderings(table: dict[str, list[dict]]) -> dict:
+    """The datasets ranked by score at the first and last checkpoint, and at the highest and
+    lowest loss level every curve reaches (interpolated; None when the loss ranges do not
+    overlap)."""
+    def ranked(values: dict[str, float]) -> list[tuple[str, float]]:
+        return sorted(values.items(), key=lambda kv: -kv[1])
+
+    first = {n: rows[0] for n, rows in table.items()}
+    last = {n: rows[-1] for n, rows in table.items()}
+    result = {"first_step": {"step": next(iter(first.values()))["step"],
+                             "ranking": ranked({n: r["score_mean"] for n, r in first.items()})},
+              "last_step": {"step": next(iter(last.values()))["step"],
+                            "ranking": ranked({n: r["score_mean"] for n, r in last.items()})}}
+    high = min(max(r["loss_mean"] for r in rows) for rows in table.values())
+    low = max(min(r["loss_mean"] for r in rows) for rows in table.values())
+    for key, loss in (("high_loss", high), ("low_loss", low)):
+        result[key] = None if low > high else {
+            "loss": loss, "ranking": ranked({n: score_at_loss(rows, loss)
+                                             for n, rows in table.items()})}
+    return result
