@@ -65,6 +65,8 @@ def test_every_experiment_composes_and_instantiates(experiment):
         assert "," in str(value) or value  # a grid or a single value, never empty
     for group, kind in KINDS.items():
         assert isinstance(instantiate(cfg[group]), kind)
+    # the table number averages evaluations of the run's second half only
+    assert cfg.eval.last_k * cfg.eval.every <= cfg.outer_steps / 2
     if experiment.endswith("-local"):
         assert cfg.threads == 1 and cfg.hydra.launcher.n_jobs == 2
         assert all(d.startswith("local-") for d in str(params.dataset).split(","))

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Issue 12's reproduction study on the local suite (docs/results.md). Every sweep is resumable:
+# rerunning skips finished jobs and resumes interrupted ones; job directories land in
+# results/sweeps/<experiment>/ (small files, committed; checkpoints and caches are gitignored).
+#   scripts/study.sh calibration   # SDW's weighting on local-hopper-medium (36 jobs)
+#   scripts/study.sh study         # DBC, PBC, Av-PBC and SDW-{kde,knn,flow} on nine datasets, seed by seed (162 jobs)
+#   scripts/study.sh budget        # Av-PBC with 16 to 256 pairs on local-hopper-medium-replay (15 jobs)
+#   scripts/study.sh report        # docs/results.md from whatever has finished
+# JOBS=1 runs one job at a time (default 2, one torch thread each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SDW_OUTPUT_DIR=${SDW_OUTPUT_DIR:-results}
+jobs=${JOBS:-2}
+run() { sdw-run "$@" hydra.launcher.n_jobs="$jobs"; }
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(calibration study budget report)
+for stage in "${stages[@]}"; do
+  case $stage in
+    calibration)  # kNN first (full cross with clipping), then the other estimators
+      run experiment=sdw-calibration-local density=knn
+      run experiment=sdw-calibration-local density=knn weighting.clip_quantile=0.99
+      run experiment=sdw-calibration-local density=kde
+      run experiment=sdw-calibration-local density=flow ;;
+    study)  # seed-major, so an interrupted study has whole seeds across all datasets
+      for seed in 0 1 2; do
+        run experiment=obd-table1-local seed=$seed
+        run experiment=sdw-study-local seed=$seed
+      done ;;
+    budget)
+      run experiment=budget-local ;;
+    report)
+      sdw-report --config-name results ;;
+    *)
+      echo "unknown stage '$stage': use calibration, study, budget or report" >&2
+      exit 2 ;;
+  esac
+done
