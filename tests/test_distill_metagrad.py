@@ -139,29 +139,52 @@ def test_meta_gradient_is_reproducible_for_a_seed():
     assert torch.equal(first.states, again.states) and torch.equal(first.actions, again.actions)
 
 
-@pytest.mark.slow
-def test_paper_configuration_meta_gradient_equals_unroll():
-    """3x256 tanh-Gaussian student, 256 pairs, 100 inner steps, 2,560 outer states (float32)."""
+def _paper_configuration(method: str, dtype: torch.dtype):
+    """The meta-gradient of a 3x256 tanh-Gaussian student, 256 pairs, 100 inner steps and 2,560
+    outer states, by `method`, every tensor in `dtype`."""
     cfg, optim = ActorConfig(), InnerOptimConfig()
     g = torch.Generator().manual_seed(0)
     x, a = torch.randn(256, 17, generator=g), torch.rand(256, 6, generator=g) * 2 - 1
     outer_x, target = torch.randn(2560, 17, generator=g), torch.rand(2560, 6, generator=g) * 2 - 1
     q = torch.rand(2560, generator=g) * 300
+    x, a, outer_x, target, q = (t.to(dtype) for t in (x, a, outer_x, target, q))
 
     def loss(y):
         return (0.02 * q * ((y - target) ** 2).mean(1)).mean()
 
-    results = []
-    for method in ("analytic", "unroll"):
-        actor = build_actor(cfg, 17, 6, torch.Generator().manual_seed(1))
-        generator = torch.Generator().manual_seed(2)
-        if method == "analytic":
-            results.append(meta_gradient_analytic(AnalyticMLP(cfg, 17, 6), optim.functional(), 100,
-                                                  _flat(actor), x, a, outer_x, loss, generator))
-        else:
-            results.append(meta_gradient_unroll(actor, True, optim.functional(), 100, _flat(actor),
-                                                x, a, outer_x, loss, generator))
-    fast, slow = results
-    torch.testing.assert_close(fast.outer_loss, slow.outer_loss, rtol=1e-4, atol=0)
+    actor = build_actor(cfg, 17, 6, torch.Generator().manual_seed(1)).to(dtype)
+    generator = torch.Generator().manual_seed(2)
+    if method == "analytic":
+        return meta_gradient_analytic(AnalyticMLP(cfg, 17, 6), optim.functional(), 100,
+                                      _flat(actor), x, a, outer_x, loss, generator)
+    return meta_gradient_unroll(actor, True, optim.functional(), 100, _flat(actor), x, a,
+                                outer_x, loss, generator)
+
+
+def _relative(mine, ref) -> float:
+    return float((mine - ref).norm() / ref.norm())
+
+
+@pytest.mark.slow
+def test_paper_configuration_meta_gradient_equals_unroll():
+    """In float64 the analytic meta-gradient equals autograd through the unrolled loop."""
+    fast, slow = (_paper_configuration(m, torch.float64) for m in ("analytic", "unroll"))
+    torch.testing.assert_close(fast.outer_loss, slow.outer_loss, rtol=1e-10, atol=0)
     for mine, ref in ((fast.states, slow.states), (fast.actions, slow.actions)):
-        assert float((mine - ref).norm() / ref.norm()) < 1e-5
+        assert _relative(mine, ref) < 1e-8
+
+
+@pytest.mark.slow
+def test_paper_configuration_float32_methods_agree_with_each_other():
+    """100 float32 SGD steps at lr 0.1 drift from float64 alike for both methods.
+
+    Measured (torch 2.13 CPU): each float32 meta-gradient is about 12 % (relative norm) from the
+    float64 one and its outer loss 0.12 % off, while the two float32 methods differ by about 1 %
+    from each other; so the analytic engine adds no error beyond float32 rounding itself.
+    """
+    exact = _paper_configuration("analytic", torch.float64)
+    fast, slow = (_paper_configuration(m, torch.float32) for m in ("analytic", "unroll"))
+    for result in (fast, slow):
+        torch.testing.assert_close(result.outer_loss.double(), exact.outer_loss, rtol=5e-3, atol=0)
+    for mine, ref in ((fast.states, slow.states), (fast.actions, slow.actions)):
+        assert _relative(mine, ref) < 0.03
