@@ -156,3 +156,31 @@ def test_a_mistyped_results_key_exits_2(capsys):
         main(["--config-name", "results", "bootstrap.sample=10"])
     assert exit_info.value.code == 2
     assert "bootstrap.samples" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("winner_scores, chosen", [
+    ([50, 51, 52], "By the rule: knn, ESS/N 0.1, clip 0.99 beats the default"),
+    ([39, 47, 43], "does not beat the default beyond the interval, so the default stays"),
+])
+def test_the_calibration_rule_picks_a_setting_only_beyond_the_interval(tmp_path, winner_scores,
+                                                                       chosen):
+    sweep = tmp_path / "calibration"
+    settings = {("knn", "0.25", None): [40, 41, 42], ("knn", "0.1", "0.99"): winner_scores,
+                ("kde", "0.25", None): [60, 61, 62]}  # kde is not a candidate of the rule
+    for (density, ess, clip), values in settings.items():
+        for seed, score in enumerate(values):
+            overrides = [f"density={density}", f"weighting.target_ess={ess}", f"seed={seed}"]
+            overrides += [f"weighting.clip_quantile={clip}"] if clip else []
+            write_job(sweep / ",".join(overrides), method=f"SDW-{density}",
+                      dataset=DATASETS["medium"], seed=seed, status="done", density=density,
+                      weighting="sdw", curve=[(100, 20.0, float(score))], score=float(score),
+                      references={"random_subset": 10.0, "whole_data_bc": 50.0, "teacher": 55.0},
+                      overrides=overrides, ess=float(ess))
+    out = tmp_path / "results.md"
+    main(["-cn", "results", f"out={out}", f"sweeps.calibration.dir={sweep}",
+          f"sweeps.table1.dir={tmp_path / 'none'}", "bootstrap.samples=2000"])
+    calibration = section(out.read_text(), "## SDW calibration")
+    assert "41.0 ± 0.8 (3)" in row(calibration, "knn, ESS/N 0.25, clip none")
+    differences = calibration[calibration.index("Difference to the default"):]
+    assert "**+20.0 [+18.7, +21.3]**" in row(differences, "kde, ESS/N 0.25, clip none")
+    assert chosen in calibration

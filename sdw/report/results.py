@@ -109,8 +109,8 @@ def write_results(cfg: DictConfig) -> Path:
     lines += _claim_d(Path(cfg.misalignment))
     if cfg.budget_sweep in by_name:
         lines += _budget(by_name[cfg.budget_sweep], cfg, d)
-    if cfg.calibration_sweep in by_name:
-        lines += _calibration(by_name[cfg.calibration_sweep], cfg, d)
+    if cfg.calibration.sweep in by_name:
+        lines += _calibration(by_name[cfg.calibration.sweep], cfg, boot, d)
     lines += _compute(sweeps)
     out = Path(cfg.out)
     text = "\n".join(lines) + "\n"
@@ -293,16 +293,48 @@ def _budget(sweep: Sweep, cfg: DictConfig, d: int) -> list[str]:
     return lines + [f"Paper (OBD Table 5, Av-PBC on D4RL medium-replay): {paper}.", ""]
 
 
-def _calibration(sweep: Sweep, cfg: DictConfig, d: int) -> list[str]:
+def _calibration(sweep: Sweep, cfg: DictConfig, boot: Bootstrap, d: int) -> list[str]:
+    """The calibration table, each setting's difference to the default, and the rule's choice."""
     lines = ["## SDW calibration (one environment, then frozen)", "", f"`{sweep.command}`", "",
-             cfg.calibration_note.strip(), ""]
+             cfg.calibration.note.strip(), ""]
     if not sweep.runs:
         return lines + ["Not run yet.", ""]
     for run in sweep.runs:
-        run.row["setting"] = (f"{run['density']}, ESS/N {run['weighting.target_ess'] or 'default'}"
-                              f", clip {run['weighting.clip_quantile'] or 'none'}")
+        run.row["setting"] = calibration_setting(run)
     spec = tables.TableSpec(rows="setting", cols="dataset", decimals=d)
-    return lines + [tables.to_markdown(tables.build_table(sweep.runs, spec)), ""]
+    lines += [tables.to_markdown(tables.build_table(sweep.runs, spec)), ""]
+    scores: dict[str, list[float]] = defaultdict(list)
+    for run in sweep.runs:
+        if run["status"] == "done" and run["score"] is not None:
+            scores[run["setting"]].append(float(run["score"]))
+    default = cfg.calibration.default
+    lines += [f"Difference to the default ({default}): {_legend(boot)}", "",
+              "| setting | seeds | difference |", "|---|---|---|"]
+    diffs = {name: difference(name, default, values, scores.get(default, []), boot)
+             for name, values in sorted(scores.items()) if name != default}
+    lines += [f"| {name} | {len(scores[name])} | {_diff_cell(diff, d)} |"
+              for name, diff in diffs.items()]
+    candidates = {name: values for name, values in scores.items()
+                  if name.startswith(f"{cfg.calibration.candidates}, ")}
+    lines.append("")
+    if default in candidates and len(candidates) > 1:
+        best = max(candidates, key=lambda name: np.mean(candidates[name]))
+        if best == default or diffs[best].verdict != HIGHER:
+            lines.append(f"By the rule: the best {cfg.calibration.candidates} setting is {best}; "
+                         f"it does not beat the default beyond the interval, so the default stays.")
+        else:
+            lines.append(f"By the rule: {best} beats the default beyond the interval and becomes "
+                         f"the frozen weighting.")
+    else:
+        lines.append("By the rule: not decided yet (the default or the other candidates have no "
+                     "finished job).")
+    return lines + [""]
+
+
+def calibration_setting(run: Run) -> str:
+    """`knn, ESS/N 0.25, clip none`: the density and weighting settings of a calibration job."""
+    return (f"{run['density']}, ESS/N {run['weighting.target_ess'] or 'default'}, "
+            f"clip {run['weighting.clip_quantile'] or 'none'}")
 
 
 def _compute(sweeps: Sequence[Sweep]) -> list[str]:
