@@ -159,3 +159,11 @@ def test_bad_input_is_one_paragraph_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "seed0.json was made with settings" in err and "checkpoints" in err
     assert "choose another out= or delete the file" in err
+
+
+def test_every_field_of_the_config_is_documented():
+    from sdw.config import config_dir
+
+    text = (config_dir() / "analyze.yaml").read_text().split("template: |-")[0]
+    fields = [line for line in text.splitlines()[1:] if line.strip() and ":" in line]
+    assert fields and all("#" in line for line in fields), [l for l in fields if "#" not in l]
