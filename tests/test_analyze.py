@@ -81,9 +81,11 @@ def test_orderings_report_a_crossover_at_matched_loss():
     assert [n for n, _ in order["low_loss"]["ranking"]] == ["quality", "diverse"]
     assert order["low_loss"]["ranking"][0][1] == pytest.approx(50 + 30 * np.log(2) / np.log(4))
     assert order["last_step"]["ranking"][0] == ("quality", 80)
+    assert order["leader_changes"] == {"by_step": True, "by_loss": True}
     apart = {"a": curve("a", [(1.0, 1), (0.9, 2), (0.8, 3)]),
              "b": curve("b", [(0.1, 1), (0.09, 2), (0.08, 3)])}
     assert orderings(apart)["high_loss"] is None
+    assert orderings(apart)["leader_changes"] == {"by_step": False, "by_loss": None}
 
 
 def hopper_file(tmp_path, name: str, seed: int):
@@ -140,7 +142,7 @@ def test_cli_writes_tables_plot_and_orderings(tmp_path, capsys):
     assert len((out / "misalignment.csv").read_text().splitlines()) == 1 + 2 * 2
     order = json.loads((out / "orderings.json").read_text())
     assert len(order["last_step"]["ranking"]) == 2
-    assert "lowest common loss" in (out / "misalignment.md").read_text()
+    assert "at the lowest loss every curve reaches" in (out / "misalignment.md").read_text()
     assert "kNN distance" in capsys.readouterr().out
 
 

@@ -105,8 +105,12 @@ def _write_metrics(rows: list[dict], cfg: MetricsConfig, out: Path, seconds: flo
 
 def _ranking(entry: dict | None) -> str:
     if entry is None:
-        return "n/a (the curves' loss ranges do not overlap)"
+        return "n/a: the curves' loss ranges do not overlap (see the table)"
     return " > ".join(f"{name} {score:.1f}" for name, score in entry["ranking"])
+
+
+def _yes_no(value: bool | None) -> str:
+    return "n/a" if value is None else "yes" if value else "no"
 
 
 def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path) -> Path:
@@ -117,6 +121,10 @@ def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path)
     order = orderings(table)
     _write_text(out / "orderings.json", json.dumps(order, indent=1))
     minutes = sum(r["checkpoints"][-1]["elapsed_s"] for r in results) / 60
+
+    def loss_at(key: str) -> str:
+        return _fmt(order[key]["loss"]) if order[key] else "none"
+
     text = "\n".join([
         "# Misalignment: whole-data BC return against training loss", "",
         f"BC students (Adam lr {cfg.lr}, batch {cfg.batch_size}) on each whole dataset, seeds "
@@ -124,13 +132,17 @@ def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path)
         f"actions on {cfg.loss_samples:,} fixed pairs of the dataset, return = {cfg.episodes} "
         f"episodes, normalised with the dataset's reference scores. Mean (std) over seeds.", "",
         "## Orderings", "",
-        f"- highest common loss ({_fmt((order['high_loss'] or {}).get('loss'))}): "
+        f"- at the highest loss every curve reaches ({loss_at('high_loss')}): "
         f"{_ranking(order['high_loss'])}",
-        f"- lowest common loss ({_fmt((order['low_loss'] or {}).get('loss'))}): "
+        f"- at the lowest loss every curve reaches ({loss_at('low_loss')}): "
         f"{_ranking(order['low_loss'])}",
-        f"- first checkpoint (step {order['first_step']['step']}): "
+        f"- at the first checkpoint (step {order['first_step']['step']}): "
         f"{_ranking(order['first_step'])}",
-        f"- last checkpoint (step {order['last_step']['step']}): {_ranking(order['last_step'])}",
+        f"- at the last checkpoint (step {order['last_step']['step']}): "
+        f"{_ranking(order['last_step'])}",
+        f"- the best dataset changes from the first to the last checkpoint: "
+        f"{_yes_no(order['leader_changes']['by_step'])}; from the highest to the lowest common "
+        f"loss: {_yes_no(order['leader_changes']['by_loss'])}",
         "", "## Table", "",
         _markdown(["dataset", "step", "seeds", "loss", "± std", "normalised return", "± std",
                    "min", "max"], rows), "",

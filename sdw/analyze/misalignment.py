@@ -39,7 +39,7 @@ class MisalignmentConfig:
     """How the BC students are trained and scored (conf/analyze.yaml, `misalignment`)."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
-    checkpoints: tuple[int, ...] = (50, 100, 300, 1000, 3000, 10_000, 30_000)
+    checkpoints: tuple[int, ...] = (30, 100, 300, 1000, 3000)
     batch_size: int = 256
     lr: float = 3e-4
     loss_samples: int = 50_000
@@ -193,7 +193,7 @@ def score_at_loss(rows: Sequence[dict], loss: float) -> float:
 def orderings(table: dict[str, list[dict]]) -> dict:
     """The datasets ranked by score at the first and last checkpoint, and at the highest and
     lowest loss level every curve reaches (interpolated; None when the loss ranges do not
-    overlap)."""
+    overlap); whether the best dataset changes between the two ends of either view."""
     def ranked(values: dict[str, float]) -> list[tuple[str, float]]:
         return sorted(values.items(), key=lambda kv: -kv[1])
 
@@ -209,4 +209,12 @@ def orderings(table: dict[str, list[dict]]) -> dict:
         result[key] = None if low > high else {
             "loss": loss, "ranking": ranked({n: score_at_loss(rows, loss)
                                              for n, rows in table.items()})}
+    result["leader_changes"] = {
+        "by_step": _leader(result["first_step"]) != _leader(result["last_step"]),
+        "by_loss": None if low > high else
+        _leader(result["high_loss"]) != _leader(result["low_loss"])}
     return result
+
+
+def _leader(entry: dict) -> str:
+    return entry["ranking"][0][0]
