@@ -1,6 +1,7 @@
 """The study page (`sdw-report --config-name results`): bootstrap differences with known answers,
 and the page built end to end from sweeps the test writes by the run-directory contract."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,16 @@ def write_study(root: Path) -> dict[str, Path]:
     return sweeps
 
 
+def write_orderings(root: Path) -> Path:
+    """An sdw-analyze orderings.json whose leader changes between high and low loss."""
+    path = root / "orderings.json"
+    high = {"loss": 0.5, "ranking": [["medium-replay", 30.0], ["medium", 20.0]]}
+    low = {"loss": 0.01, "ranking": [["medium", 50.0], ["medium-replay", 25.0]]}
+    path.write_text(json.dumps({"high_loss": high, "low_loss": low,
+                                "leader_changes": {"by_step": True, "by_loss": True}}))
+    return path
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("study")
@@ -84,7 +95,7 @@ def page(tmp_path_factory) -> str:
     out = root / "results.md"
     main(["-cn", "results", f"out={out}", f"sweeps.table1.dir={sweeps['table1']}",
           f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
-          f"sweeps.calibration.dir={root / 'absent-too'}", f"misalignment={root / 'none.csv'}",
+          f"sweeps.calibration.dir={root / 'absent-too'}", f"misalignment=[{root / 'none.json'},{write_orderings(root)}]",
           "bootstrap.samples=2000"])
     return out.read_text()
 
@@ -144,7 +155,10 @@ def test_paper_numbers_sit_beside_ours_and_headroom_is_teacher_minus_random(page
 
 
 def test_missing_parts_are_named_not_filled(page):
-    assert "Not run yet: `" in section(page, "## Claim (d)")
+    claim_d = section(page, "## Claim (d)")
+    assert "none.json` | not run yet |" in claim_d
+    assert ("| loss 0.5: medium-replay (30.0) > medium (20.0) | loss 0.01: medium (50.0) > "
+            "medium-replay (25.0) | yes |") in claim_d
     assert "Not run yet." in section(page, "## Synthetic budget")
     compute = section(page, "## Compute")
     assert row(compute, "table1").startswith("| table1 | 27 | 0.49 |")  # 27 jobs x 66 s

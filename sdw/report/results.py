@@ -7,7 +7,7 @@ that is missing is listed, never filled in.
 
 from __future__ import annotations
 
-import csv
+import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -106,7 +106,7 @@ def write_results(cfg: DictConfig) -> Path:
     lines += _claim_a(scores, boot, d)
     lines += _claim_b(scores, boot, d)
     lines += _claim_c(scores, boot, d)
-    lines += _claim_d(Path(cfg.misalignment))
+    lines += _claim_d(list(cfg.misalignment))
     if cfg.budget_sweep in by_name:
         lines += _budget(by_name[cfg.budget_sweep], cfg, d)
     if cfg.calibration.sweep in by_name:
@@ -264,22 +264,33 @@ def _claim_c(scores: Scores, boot: Bootstrap, d: int) -> list[str]:
     return lines + [""]
 
 
-def _claim_d(path: Path) -> list[str]:
-    """The loss-level crossover from sdw-analyze's misalignment table (docs/analysis.md)."""
+def _claim_d(paths: Sequence[str]) -> list[str]:
+    """The loss-level crossover from sdw-analyze's orderings.json files (docs/analysis.md)."""
     lines = ["## Claim (d): the ordering of datasets flips between high and low training loss "
-             "(SDW's misalignment)", ""]
-    if not path.is_file():
-        return lines + [f"Not run yet: `{path}` (written by `sdw-analyze`, docs/analysis.md) does "
-                        f"not exist.", ""]
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return lines + [f"`{path}` has no rows.", ""]
-    header = list(rows[0])
-    lines += [f"From `{path}` (sdw-analyze; docs/analysis.md has the curves):", "",
-              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in rows]
+             "(SDW's misalignment)", "",
+             "From `sdw-analyze` (docs/analysis.md has the curves and how the loss levels were "
+             "made): whole-data BC students ranked by normalised return at the highest and the "
+             "lowest training loss that every dataset's curve reaches.", "",
+             "| orderings | ranking at high loss | ranking at low loss | leader changes |",
+             "|---|---|---|---|"]
+    for path in map(Path, paths):
+        if not path.is_file():
+            lines.append(f"| `{path}` | not run yet | | |")
+            continue
+        order = json.loads(path.read_text())
+        high, low = order.get("high_loss"), order.get("low_loss")
+        if high is None or low is None:
+            lines.append(f"| `{path}` | the datasets' loss ranges do not overlap | | n/a |")
+            continue
+        change = order["leader_changes"]["by_loss"]
+        lines.append(f"| `{path}` | {_ranking(high)} | {_ranking(low)} | "
+                     f"{'yes' if change else 'no'} |")
     return lines + [""]
+
+
+def _ranking(entry: dict) -> str:
+    return (f"loss {entry['loss']:.3g}: "
+            + " > ".join(f"{name} ({score:.1f})" for name, score in entry["ranking"]))
 
 
 def _budget(sweep: Sweep, cfg: DictConfig, d: int) -> list[str]:
