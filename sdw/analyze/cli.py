@@ -31,6 +31,8 @@ from sdw.errors import UserError
 
 log = logging.getLogger("sdw.analyze")
 PARTS = ("metrics", "misalignment")
+DECIMALS = {"knn_distance": 3, "coverage": 3, "log_volume": 2}
+"""Digits of the metrics table's float columns (others: 1)."""
 CURVE_COLUMNS = ("dataset", "step", "seeds", "loss_mean", "loss_std", "score_mean", "score_std",
                  "score_min", "score_max")
 
@@ -64,17 +66,19 @@ def run(cfg: DictConfig) -> dict:
     return written
 
 
-def _fmt(value) -> str:
+def _fmt(value, decimals: int = 3) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+        return f"{value:,.{decimals}f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _markdown(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+def _markdown(header: Sequence[str], rows: Sequence[Sequence], decimals: Sequence[int]) -> str:
+    """A Markdown table; column j's floats with decimals[j] digits."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows])
+    return "\n".join(lines + ["| " + " | ".join(_fmt(v, d) for v, d in zip(row, decimals))
+                               + " |" for row in rows])
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> None:
@@ -88,7 +92,8 @@ def _write_text(path: Path, text: str) -> Path:
 
 def _write_metrics(rows: list[dict], cfg: MetricsConfig, out: Path, seconds: float) -> Path:
     _write_csv(out / "metrics.csv", list(COLUMNS), [[r[k] for k in COLUMNS] for r in rows])
-    table = _markdown(list(COLUMNS.values()), [[r[k] for k in COLUMNS] for r in rows])
+    table = _markdown(list(COLUMNS.values()), [[r[k] for k in COLUMNS] for r in rows],
+                      [DECIMALS.get(k, 1) for k in COLUMNS])
     text = "\n".join([
         "# State diversity and quality", "",
         f"Per env, states normalised by the pooled mean / std of that env's datasets here. "
@@ -106,7 +111,8 @@ def _write_metrics(rows: list[dict], cfg: MetricsConfig, out: Path, seconds: flo
 def _ranking(entry: dict | None) -> str:
     if entry is None:
         return "n/a: the curves' loss ranges do not overlap (see the table)"
-    return " > ".join(f"{name} {score:.1f}" for name, score in entry["ranking"])
+    return " > ".join(f"{name} {score:.1f}" + ("" if std is None else f" ± {std:.1f}")
+                      for name, score, std in entry["ranking"])
 
 
 def _yes_no(value: bool | None) -> str:
@@ -123,7 +129,7 @@ def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path)
     minutes = sum(r["checkpoints"][-1]["elapsed_s"] for r in results) / 60
 
     def loss_at(key: str) -> str:
-        return _fmt(order[key]["loss"]) if order[key] else "none"
+        return _fmt(order[key]["loss"], 4) if order[key] else "none"
 
     text = "\n".join([
         "# Misalignment: whole-data BC return against training loss", "",
@@ -142,10 +148,11 @@ def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path)
         f"{_ranking(order['last_step'])}",
         f"- the best dataset changes from the first to the last checkpoint: "
         f"{_yes_no(order['leader_changes']['by_step'])}; from the highest to the lowest common "
-        f"loss: {_yes_no(order['leader_changes']['by_loss'])}",
+        f"loss: {_yes_no(order['leader_changes']['by_loss'])} (± the std over seeds: a lead "
+        f"smaller than it is a tie)",
         "", "## Table", "",
         _markdown(["dataset", "step", "seeds", "loss", "± std", "normalised return", "± std",
-                   "min", "max"], rows), "",
+                   "min", "max"], rows, [0, 0, 0, 4, 4, 1, 1, 1, 1]), "",
         f"![misalignment]({png.name})", "",
         f"BC training and evaluation time summed over the {len(results)} runs: {minutes:.1f} min.",
         ""])

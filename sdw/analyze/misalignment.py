@@ -194,15 +194,18 @@ def orderings(table: dict[str, list[dict]]) -> dict:
     """The datasets ranked by score at the first and last checkpoint, and at the highest and
     lowest loss level every curve reaches (interpolated; None when the loss ranges do not
     overlap); whether the best dataset changes between the two ends of either view."""
-    def ranked(values: dict[str, float]) -> list[tuple[str, float]]:
-        return sorted(values.items(), key=lambda kv: -kv[1])
 
-    first = {n: rows[0] for n, rows in table.items()}
-    last = {n: rows[-1] for n, rows in table.items()}
-    result = {"first_step": {"step": next(iter(first.values()))["step"],
-                             "ranking": ranked({n: r["score_mean"] for n, r in first.items()})},
-              "last_step": {"step": next(iter(last.values()))["step"],
-                            "ranking": ranked({n: r["score_mean"] for n, r in last.items()})}}
+    def ranked(values: dict[str, float], spread: dict[str, float] | None = None) -> list:
+        """[name, score, std over seeds or None], best first."""
+        return [[n, v, (spread or {}).get(n)]
+                for n, v in sorted(values.items(), key=lambda kv: -kv[1])]
+
+    result = {}
+    for key, index in (("first_step", 0), ("last_step", -1)):
+        at = {n: rows[index] for n, rows in table.items()}
+        result[key] = {"step": next(iter(at.values()))["step"],
+                       "ranking": ranked({n: r["score_mean"] for n, r in at.items()},
+                                         {n: r.get("score_std") for n, r in at.items()})}
     high = min(max(r["loss_mean"] for r in rows) for rows in table.values())
     low = max(min(r["loss_mean"] for r in rows) for rows in table.values())
     for key, loss in (("high_loss", high), ("low_loss", low)):
