@@ -15,6 +15,7 @@ import os
 
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 from sdw.config import config_dir
 from sdw.density import WeightingScheme, state_log_density
@@ -23,6 +24,12 @@ from sdw.density.diagnostics import effective_sample_fraction
 STUDY = [f"local-{env}-{level}" for env in ("hopper", "halfcheetah", "walker2d")
          for level in ("medium", "medium-replay", "medium-expert")]
 ALPHAS = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def compose_study(dataset: str, density: str) -> DictConfig:
+    """The `sdw-run` config of one dataset and density option, as the sweeps compose it."""
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return compose("run", overrides=[f"dataset={dataset}", f"density={density}"])
 
 
 def main() -> None:
@@ -38,8 +45,7 @@ def main() -> None:
     print("| dataset | states | " + " | ".join(name for name, _ in schemes) + " |")
     print("|---|---|" + "---|" * len(schemes))
     for name in args.datasets:
-        with initialize_config_dir(str(config_dir()), version_base="1.3"):
-            cfg = compose("run", overrides=[f"dataset={name}", f"density={args.density}"])
+        cfg = compose_study(name, args.density)
         dataset = instantiate(cfg.dataset).load()
         log_density = state_log_density(dataset, instantiate(cfg.density),
                                         os.path.join(args.cache_dir, "density"))
