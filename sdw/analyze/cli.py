@@ -103,7 +103,7 @@ def _write_metrics(rows: list[dict], cfg: MetricsConfig, out: Path, seconds: flo
         f"0.5 log det of their covariance. RTG (norm.): normalised score of a {cfg.horizon}-step "
         f"episode at the states' mean discounted reward rate (gamma {cfg.gamma}). Episode "
         f"return: mean over complete episodes; state's episode return: mean over states.", "",
-        table, "", f"Computed in {seconds:.0f} s.", ""])
+        table, "", f"Computed in {seconds:.0f} s of wall clock.", ""])
     print(table)
     return _write_text(out / "metrics.md", text)
 
@@ -154,7 +154,8 @@ def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path)
         _markdown(["dataset", "step", "seeds", "loss", "± std", "normalised return", "± std",
                    "min", "max"], rows, [0, 0, 0, 4, 4, 1, 1, 1, 1]), "",
         f"![misalignment]({png.name})", "",
-        f"BC training and evaluation time summed over the {len(results)} runs: {minutes:.1f} min.",
+        f"BC training and evaluation wall clock summed over the {len(results)} runs: "
+        f"{minutes:.1f} min.",
         ""])
     print(text)
     return _write_text(out / "misalignment.md", text)
