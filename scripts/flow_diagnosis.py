@@ -1,13 +1,15 @@
 """Is the flow's state density over-peaked, or are the states it scores lowest true outliers?
 
     python scripts/flow_diagnosis.py    # local-hopper-medium, local-walker2d-medium, local-halfcheetah-medium
-    python scripts/flow_diagnosis.py --datasets local-hopper-medium --no-kde
+    python scripts/flow_diagnosis.py --datasets local-hopper-medium --no-kde --variants noise=0.03 base_df=3
+    python scripts/flow_diagnosis.py --step-cost    # training cost per epoch, before vs after, interleaved
 
 For each dataset it prints Markdown tables (docs/density.md quotes them): the states gymnasium
 clipped to the observation bound (joint velocities at exactly +-10), the log-density spread,
 held-out NLL and ESS/N of SDW weights w = p^-alpha (mean 1) for the flow before the fix (the
 settings in BEFORE) and after it (conf/density/flow.yaml), with kNN and KDE beside them, where the
-flow's extremes lie, and the flow's held-out NLL per epoch.
+flow's extremes lie, and the flow's held-out NLL per epoch. `--variants` adds flows with the
+before-settings plus the given changes (`key=value[,key=value]`, values as in YAML) as further rows.
 
 "Below own p0.1" is the share of D_off states whose flow log density is below the 0.1 % quantile
 of the log densities of 20,000 samples drawn from the flow itself: about 0.001 for a flow whose
@@ -25,6 +27,7 @@ import time
 
 import numpy as np
 import torch
+import yaml
 from hydra.utils import instantiate
 from scipy.stats import rankdata, spearmanr
 
@@ -39,6 +42,14 @@ OBSERVATION_BOUND = 10.0
 BEFORE = {"noise": 0.0, "base_df": None}
 """The flow settings before the fix (everything else as in conf/density/flow.yaml)."""
 MODEL_SAMPLES = 20_000
+
+
+def parse_variant(text: str) -> dict:
+    """`noise=0.1,base_df=3` -> {"noise": 0.1, "base_df": 3}."""
+    pairs = [item.split("=", 1) for item in text.split(",")]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(f"--variants {text!r}: expected key=value[,key=value], e.g. noise=0.1,base_df=3")
+    return {key.strip(): yaml.safe_load(value) for key, value in pairs}
 
 
 def on_bound(raw_states: np.ndarray) -> np.ndarray:
@@ -84,13 +95,37 @@ def extremes_row(dataset: str, label: str, log_density: np.ndarray, knn: np.ndar
             f"{np.max(knn_pct[order[:100]]):.1f} | {z}")
 
 
+def step_cost(repeats: int = 5, n: int = 50_000, dim: int = 17) -> None:
+    """Seconds per epoch of the flow before and after the fix, fitted alternately on the same Gaussian states."""
+    states = np.random.default_rng(0).standard_normal((n, dim))
+    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(repeats):
+        for label, settings in (("before", BEFORE), ("after", {})):
+            flow = FlowDensity(max_epochs=2, patience=10, **settings)
+            start = time.perf_counter()
+            flow.fit(states)
+            seconds[label].append((time.perf_counter() - start) / len(flow.val_nll))
+    print(f"flow seconds per epoch on {n:,} x {dim} states (batch 1024, 1 torch thread, load "
+          f"{os.getloadavg()[0]:.1f}):")
+    for label, values in seconds.items():
+        print(f"  {label}: median {np.median(values):.2f} s (" + " / ".join(f"{v:.2f}" for v in values) + ")")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS, help="dataset config names")
     parser.add_argument("--cache-dir", default=os.environ.get("SDW_CACHE_DIR", "outputs/cache"))
     parser.add_argument("--no-kde", action="store_true", help="skip the KDE rows (minutes per dataset)")
+    parser.add_argument("--variants", nargs="*", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="further flows: the before-settings with these changes")
+    parser.add_argument("--step-cost", action="store_true", help="only time an epoch before vs after")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.step_cost:
+        step_cost()
+        return
+    flows = [("flow before", BEFORE), ("flow after", {})]
+    flows += [(f"flow before + {text}", {**BEFORE, **parse_variant(text)}) for text in args.variants]
     cache = os.path.join(args.cache_dir, "density")
     bound, spread, extremes, curves = [], [], [], []
     for name in args.datasets:
@@ -106,7 +141,7 @@ def main() -> None:
         estimates = [("knn", knn, None)]
         if not args.no_kde:
             estimates.append(("kde (Scott)", state_log_density(dataset, make_estimator("kde"), cache), None))
-        for label, overrides in (("flow before", BEFORE), ("flow after", {})):
+        for label, overrides in flows:
             flow = instantiate(cfg.density, **overrides)
             start = time.perf_counter()
             log_density = flow.fit(states).fitted_log_density()
