@@ -83,8 +83,11 @@ def write_orderings(root: Path) -> Path:
     path = root / "orderings.json"
     high = {"loss": 0.5, "ranking": [["medium-replay", 30.0], ["medium", 20.0]]}
     low = {"loss": 0.01, "ranking": [["medium", 50.0], ["medium-replay", 25.0]]}
-    path.write_text(json.dumps({"high_loss": high, "low_loss": low,
-                                "leader_changes": {"by_step": True, "by_loss": True}}))
+    first = {"step": 30, "ranking": [["medium-replay", 30.0, 1.0], ["medium", 20.0, 2.0]]}
+    last = {"step": 3000, "ranking": [["medium-replay", 60.0, 1.0], ["medium", 50.0, 2.0]]}
+    path.write_text(json.dumps({"high_loss": high, "low_loss": low, "first_step": first,
+                                "last_step": last,
+                                "leader_changes": {"by_step": False, "by_loss": True}}))
     return path
 
 
@@ -156,9 +159,11 @@ def test_paper_numbers_sit_beside_ours_and_headroom_is_teacher_minus_random(page
 
 def test_missing_parts_are_named_not_filled(page):
     claim_d = section(page, "## Claim (d)")
-    assert "none.json` | not run yet |" in claim_d
-    assert ("| loss 0.5: medium-replay (30.0) > medium (20.0) | loss 0.01: medium (50.0) > "
-            "medium-replay (25.0) | yes |") in claim_d
+    assert "none.json` | | not run yet |" in claim_d
+    assert ("| by loss | loss 0.5: medium-replay (30.0) > medium (20.0) | loss 0.01: medium (50.0)"
+            " > medium-replay (25.0) | yes |") in claim_d
+    assert ("| by step | step 30: medium-replay (30.0 ± 1.0) > medium (20.0 ± 2.0) | step 3000: "
+            "medium-replay (60.0 ± 1.0) > medium (50.0 ± 2.0) | no |") in claim_d
     assert "Not run yet." in section(page, "## Synthetic budget")
     compute = section(page, "## Compute")
     assert row(compute, "table1").startswith("| table1 | 27 | 0.49 |")  # 27 jobs x 66 s

@@ -269,28 +269,35 @@ def _claim_d(paths: Sequence[str]) -> list[str]:
     lines = ["## Claim (d): the ordering of datasets flips between high and low training loss "
              "(SDW's misalignment)", "",
              "From `sdw-analyze` (docs/analysis.md has the curves and how the loss levels were "
-             "made): whole-data BC students ranked by normalised return at the highest and the "
-             "lowest training loss that every dataset's curve reaches.", "",
-             "| orderings | ranking at high loss | ranking at low loss | leader changes |",
-             "|---|---|---|---|"]
+             "made): whole-data BC students ranked by normalised return early and late in "
+             "training (by step), and at the highest and the lowest training loss that every "
+             "dataset's curve reaches (by loss; n/a when the loss ranges do not overlap); mean ± "
+             "std over seeds where sdw-analyze gives it. A leader change within the seed spread "
+             "is not a crossover.", "",
+             "| orderings | view | ranking at high loss | ranking at low loss | leader changes |",
+             "|---|---|---|---|---|"]
     for path in map(Path, paths):
         if not path.is_file():
-            lines.append(f"| `{path}` | not run yet | | |")
+            lines.append(f"| `{path}` | | not run yet | | |")
             continue
         order = json.loads(path.read_text())
-        high, low = order.get("high_loss"), order.get("low_loss")
-        if high is None or low is None:
-            lines.append(f"| `{path}` | the datasets' loss ranges do not overlap | | n/a |")
-            continue
-        change = order["leader_changes"]["by_loss"]
-        lines.append(f"| `{path}` | {_ranking(high)} | {_ranking(low)} | "
-                     f"{'yes' if change else 'no'} |")
+        changes = order["leader_changes"]
+        views = [("by step", order["first_step"], order["last_step"], changes["by_step"]),
+                 ("by loss", order.get("high_loss"), order.get("low_loss"), changes["by_loss"])]
+        for view, high, low, change in views:
+            if high is None or low is None:
+                lines.append(f"| `{path}` | {view} | the loss ranges do not overlap | | n/a |")
+                continue
+            lines.append(f"| `{path}` | {view} | {_ranking(high)} | {_ranking(low)} | "
+                         f"{'yes' if change else 'no'} |")
     return lines + [""]
 
 
 def _ranking(entry: dict) -> str:
-    return (f"loss {entry['loss']:.3g}: "
-            + " > ".join(f"{name} ({score:.1f})" for name, score in entry["ranking"]))
+    where = f"step {entry['step']}" if "step" in entry else f"loss {entry['loss']:.3g}"
+    return f"{where}: " + " > ".join(
+        f"{item[0]} ({item[1]:.1f}" + (f" ± {item[2]:.1f})" if len(item) > 2 else ")")
+        for item in entry["ranking"])
 
 
 def _budget(sweep: Sweep, cfg: DictConfig, d: int) -> list[str]:
