@@ -197,7 +197,7 @@ def test_the_calibration_rule_picks_a_setting_only_beyond_the_interval(tmp_path,
                       overrides=overrides, ess=float(ess))
     out = tmp_path / "results.md"
     main(["-cn", "results", f"out={out}", f"sweeps.calibration.dir={sweep}",
-          f"sweeps.table1.dir={tmp_path / 'none'}", "bootstrap.samples=2000"])
+          f"sweeps.table1.dir={tmp_path / 'none'}", "misalignment=[]", "bootstrap.samples=2000"])
     calibration = section(out.read_text(), "## SDW calibration")
     assert "41.0 ± 0.8 (3)" in row(calibration, "knn, ESS/N 0.25, clip none")
     differences = calibration[calibration.index("Difference to the default"):]

@@ -296,7 +296,7 @@ def _claim_d(paths: Sequence[str]) -> list[str]:
 def _ranking(entry: dict) -> str:
     where = f"step {entry['step']}" if "step" in entry else f"loss {entry['loss']:.3g}"
     return f"{where}: " + " > ".join(
-        f"{item[0]} ({item[1]:.1f}" + (f" ± {item[2]:.1f})" if len(item) > 2 else ")")
+        f"{item[0]} ({item[1]:.1f}" + (f" ± {item[2]:.1f})" if len(item) > 2 and item[2] is not None else ")")
         for item in entry["ranking"])
 
 
