@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from sdw.atomic import atomic_write
 from sdw.report import papers, tables
 from sdw.report.claims import HIGHER, LOWER, Bootstrap, Difference, chain_verdict, difference
-from sdw.report.collect import Run, collect_runs, find_job_dirs, status_counts
+from sdw.errors import UserError
+from sdw.report.collect import Run, collect_runs, status_counts
 
 DATASET_PATTERN = re.compile(r"(halfcheetah|hopper|walker2d)\W+(medium-replay|medium-expert|medium)")
 METHODS = ("DBC", "PBC", "Av-PBC", "SDW-kde", "SDW-knn", "SDW-flow")
@@ -55,7 +56,10 @@ def load_sweeps(cfg: DictConfig) -> list[Sweep]:
     sweeps = []
     for name, spec in cfg.sweeps.items():
         root = Path(spec.dir)
-        runs = collect_runs([root]) if root.is_dir() and find_job_dirs(root) else []
+        try:
+            runs = collect_runs([root])
+        except UserError:  # no such directory, or no job in it: the sweep has not run yet
+            runs = []
         sweeps.append(Sweep(name, root, spec.command, runs))
     return sweeps
 
@@ -100,7 +104,7 @@ def write_results(cfg: DictConfig) -> Path:
              f"D4RL with the papers' GPU configuration and are labelled as theirs.", ""]
     lines += _intro(cfg)
     lines += _setup(sweeps)
-    lines += _main_table(main_runs, cfg, d)
+    lines += _main_table(main_runs, d)
     lines += _paper_table(scores, d)
     lines += _headroom(scores, d)
     lines += _claim_a(scores, boot, d)
@@ -108,7 +112,7 @@ def write_results(cfg: DictConfig) -> Path:
     lines += _claim_c(scores, boot, d)
     lines += _claim_d(list(cfg.misalignment))
     if cfg.budget_sweep in by_name:
-        lines += _budget(by_name[cfg.budget_sweep], cfg, d)
+        lines += _budget(by_name[cfg.budget_sweep], d)
     if cfg.calibration.sweep in by_name:
         lines += _calibration(by_name[cfg.calibration.sweep], cfg, boot, d)
     lines += _compute(sweeps)
@@ -148,7 +152,7 @@ def _setup(sweeps: Sequence[Sweep]) -> list[str]:
     return lines + [""]
 
 
-def _main_table(runs: Sequence[Run], cfg: DictConfig, d: int) -> list[str]:
+def _main_table(runs: Sequence[Run], d: int) -> list[str]:
     lines = ["## Methods on the nine local datasets", ""]
     if not runs:
         return lines + ["No job of the main sweeps has run yet.", ""]
@@ -300,7 +304,7 @@ def _ranking(entry: dict) -> str:
         for item in entry["ranking"])
 
 
-def _budget(sweep: Sweep, cfg: DictConfig, d: int) -> list[str]:
+def _budget(sweep: Sweep, d: int) -> list[str]:
     lines = ["## Synthetic budget (OBD Table 5)", "", f"`{sweep.command}`", ""]
     if not sweep.runs:
         return lines + ["Not run yet.", ""]
