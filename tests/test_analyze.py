@@ -77,10 +77,10 @@ def test_orderings_report_a_crossover_at_matched_loss():
              "quality": curve("quality", [(0.8, 10), (0.2, 50), (0.05, 80)])}
     order = orderings(table)
     assert order["high_loss"]["loss"] == 0.8 and order["low_loss"]["loss"] == 0.1
-    assert [n for n, _, _ in order["high_loss"]["ranking"]] == ["diverse", "quality"]
-    assert [n for n, _, _ in order["low_loss"]["ranking"]] == ["quality", "diverse"]
+    assert [n for n, *_ in order["high_loss"]["ranking"]] == ["diverse", "quality"]
+    assert [n for n, *_ in order["low_loss"]["ranking"]] == ["quality", "diverse"]
     assert order["low_loss"]["ranking"][0][1] == pytest.approx(50 + 30 * np.log(2) / np.log(4))
-    assert order["last_step"]["ranking"][0] == ["quality", 80, None]
+    assert order["last_step"]["ranking"][0] == ["quality", 80, None, None]
     assert order["leader_changes"] == {"by_step": True, "by_loss": True}
     apart = {"a": curve("a", [(1.0, 1), (0.9, 2), (0.8, 3)]),
              "b": curve("b", [(0.1, 1), (0.09, 2), (0.08, 3)])}

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdw.report.claims import HIGHER, LOWER, MISSING, TIE, Bootstrap, chain_verdict, difference
+from sdw.report.claims import (HIGHER, LOWER, MISSING, TIE, TOO_FEW, Bootstrap, Sample,
+                               chain_verdict, difference)
 from sdw.report.cli import main
 from sdw.testing.run_dirs import write_job
 
@@ -22,20 +23,28 @@ SCORES = {
     ("Av-PBC", "medium-replay"): [44, 45, 46], ("SDW-knn", "medium-replay"): [44, 46, 45],
     ("DBC", "medium-expert"): [20, 21, 22], ("PBC", "medium-expert"): [30, 31, 32],
     ("Av-PBC", "medium-expert"): [35, 36, 37], ("SDW-knn", "medium-expert"): [30, 31, 32],
+    ("SDW-flow", "medium"): [60],  # one seed: a difference without an interval
 }
-REFERENCES = {"medium": (10.0, 50.0, 55.0), "medium-replay": (12.0, 30.0, 40.0),
-              "medium-expert": (11.0, 60.0, 70.0)}  # random subset, whole-data BC, teacher
-OBJECTIVE = {"DBC": "dbc", "PBC": "pbc", "Av-PBC": "avpbc", "SDW-knn": "avpbc"}
+# random subset (one student per subset), whole-data BC and the teacher (one student each)
+REFERENCES = {"medium": ([6.0, 10.0, 14.0], [50.0], [55.0]),
+              "medium-replay": ([11.0, 12.0, 13.0], [30.0], [40.0]),
+              "medium-expert": ([9.0, 11.0, 13.0], [60.0], [70.0])}
+OBJECTIVE = {"DBC": "dbc", "PBC": "pbc", "Av-PBC": "avpbc", "SDW-knn": "avpbc",
+             "SDW-flow": "avpbc"}
+
+
+def diff(a, b, fixed_b=False):
+    return difference("a", "b", Sample.of(a), Sample.of(b, fixed=fixed_b), BOOT)
 
 
 def test_separated_groups_give_the_exact_difference_and_a_verdict():
-    d = difference("a", "b", [10, 10, 10], [5, 5, 5], BOOT)
+    d = diff([10, 10, 10], [5, 5, 5])
     assert (d.diff, d.low, d.high, d.verdict) == (5.0, 5.0, 5.0, HIGHER)
-    assert difference("a", "b", [1, 2, 3], [11, 12, 13], BOOT).verdict == LOWER
+    assert diff([1, 2, 3], [11, 12, 13]).verdict == LOWER
 
 
 def test_overlapping_groups_are_a_tie_with_an_interval_around_the_difference():
-    d = difference("a", "b", [10, 20, 30], [12, 22, 29], BOOT)
+    d = diff([10, 20, 30], [12, 22, 29])
     assert d.diff == pytest.approx(20 - 21)
     assert d.low < 0 < d.high and d.verdict == TIE
     # the interval is the percentile interval of independently resampled means
@@ -45,20 +54,24 @@ def test_overlapping_groups_are_a_tie_with_an_interval_around_the_difference():
     assert (d.low, d.high) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])))
 
 
-def test_a_single_reference_value_is_a_constant_and_empty_sides_are_missing():
-    d = difference("a", "random", [20, 21, 22], [10.0], BOOT)
+def test_a_fixed_reference_is_a_constant_and_one_seed_gives_no_interval():
+    d = diff([20, 21, 22], [10.0], fixed_b=True)
     assert d.diff == 11.0 and 10.0 <= d.low <= d.high <= 12.0 and d.verdict == HIGHER
-    assert difference("a", "b", [], [1.0], BOOT).verdict == MISSING
-    assert difference("a", "b", [], [1.0], BOOT).text() == "— (seeds: 0 vs 1)"
+    one_seed = diff([20.0], [10.0], fixed_b=True)  # a zero-width interval would call it "higher"
+    assert (one_seed.diff, one_seed.low, one_seed.verdict) == (10.0, None, TOO_FEW)
+    assert one_seed.text() == "+10.0 (seeds: 1 vs 1, no interval)"
+    assert diff([], [1.0]).verdict == MISSING
+    assert diff([], [1.0]).text() == "— (seeds: 0 vs 1)"
 
 
 def test_chain_verdicts():
-    up, tie = difference("a", "b", [3, 3], [1, 1], BOOT), difference("a", "b", [1, 3], [2, 2], BOOT)
-    down, gone = difference("a", "b", [1, 1], [3, 3], BOOT), difference("a", "b", [], [1], BOOT)
+    up, tie = diff([3, 3], [1, 1]), diff([1, 3], [2, 2])
+    down, gone, few = diff([1, 1], [3, 3]), diff([], [1]), diff([3], [1, 1])
     assert chain_verdict([up, up]) == "holds"
     assert chain_verdict([up, tie]) == TIE
     assert chain_verdict([up, tie, down]) == "broken"
     assert chain_verdict([up, gone]) == MISSING
+    assert chain_verdict([up, few, down]) == TOO_FEW
 
 
 def write_study(root: Path) -> dict[str, Path]:
@@ -78,16 +91,21 @@ def write_study(root: Path) -> dict[str, Path]:
     return sweeps
 
 
-def write_orderings(root: Path) -> Path:
-    """An sdw-analyze orderings.json whose leader changes between high and low loss."""
-    path = root / "orderings.json"
+def write_orderings(path: Path, first: dict[str, list[float]], last: dict[str, list[float]],
+                    by_loss: bool = True) -> Path:
+    """An sdw-analyze orderings.json with these seed scores at the first and last checkpoint;
+    by loss, a leader change of interpolated means (no seed scores), or non-overlapping ranges."""
+
+    def ranking(scores: dict[str, list[float]]) -> list:
+        return sorted(([n, float(np.mean(v)), float(np.std(v)), v] for n, v in scores.items()),
+                      key=lambda item: -item[1])
+
     high = {"loss": 0.5, "ranking": [["medium-replay", 30.0], ["medium", 20.0]]}
     low = {"loss": 0.01, "ranking": [["medium", 50.0], ["medium-replay", 25.0]]}
-    first = {"step": 30, "ranking": [["medium-replay", 30.0, 1.0], ["medium", 20.0, 2.0]]}
-    last = {"step": 3000, "ranking": [["medium-replay", 60.0, 1.0], ["medium", 50.0, 2.0]]}
-    path.write_text(json.dumps({"high_loss": high, "low_loss": low, "first_step": first,
-                                "last_step": last,
-                                "leader_changes": {"by_step": False, "by_loss": True}}))
+    path.write_text(json.dumps({
+        "first_step": {"step": 30, "ranking": ranking(first)},
+        "last_step": {"step": 3000, "ranking": ranking(last)},
+        "high_loss": high if by_loss else None, "low_loss": low if by_loss else None}))
     return path
 
 
@@ -95,11 +113,18 @@ def write_orderings(root: Path) -> Path:
 def page(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("study")
     sweeps = write_study(root)
+    mr, m = "medium-replay", "medium"
+    crossover = write_orderings(root / "crossover.json", {mr: [30, 31, 32], m: [20, 21, 22]},
+                                {mr: [50, 51, 52], m: [60, 61, 62]})
+    within_spread = write_orderings(root / "within.json", {mr: [30, 10, 20], m: [19, 21, 17]},
+                                    {mr: [50, 51, 52], m: [60, 40, 70]}, by_loss=False)
+    same_leader = write_orderings(root / "same.json", {mr: [30, 31, 32], m: [20, 21, 22]},
+                                  {mr: [60, 61, 62], m: [50, 51, 52]}, by_loss=False)
     out = root / "results.md"
     main(["-cn", "results", f"out={out}", f"sweeps.table1.dir={sweeps['table1']}",
           f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
-          f"sweeps.calibration.dir={root / 'absent-too'}", f"misalignment=[{root / 'none.json'},{write_orderings(root)}]",
-          "bootstrap.samples=2000"])
+          f"sweeps.calibration.dir={root / 'absent-too'}", f"misalignment=[{root / 'none.json'},"
+          f"{crossover},{within_spread},{same_leader}]", "bootstrap.samples=2000"])
     return out.read_text()
 
 
@@ -158,16 +183,57 @@ def test_paper_numbers_sit_beside_ours_and_headroom_is_teacher_minus_random(page
 
 
 def test_missing_parts_are_named_not_filled(page):
-    claim_d = section(page, "## Claim (d)")
-    assert "none.json` | | not run yet |" in claim_d
-    assert ("| by loss | loss 0.5: medium-replay (30.0) > medium (20.0) | loss 0.01: medium (50.0)"
-            " > medium-replay (25.0) | yes |") in claim_d
-    assert ("| by step | step 30: medium-replay (30.0 ± 1.0) > medium (20.0 ± 2.0) | step 3000: "
-            "medium-replay (60.0 ± 1.0) > medium (50.0 ± 2.0) | no |") in claim_d
+    assert "none.json` | | not run yet |" in section(page, "## Claim (d)")
     assert "Not run yet." in section(page, "## Synthetic budget")
     compute = section(page, "## Compute")
     assert row(compute, "table1").startswith("| table1 | 27 | 0.49 |")  # 27 jobs x 66 s
     assert row(compute, "budget").startswith("| budget | 0 | 0.00 | — |")
+
+
+def test_a_crossover_needs_both_leaders_ahead_beyond_the_seed_spread(page):
+    claim = section(page, "## Claim (d)")
+    lines = claim.splitlines()
+
+    def row_of(name: str, view: str) -> str:
+        return next(line for line in lines if f"{name}` | {view} |" in line)
+
+    def cell(name: str, view: str) -> str:
+        return row_of(name, view).split(" | ")[-1]
+
+    assert cell("crossover.json", "by step").startswith(
+        "yes: medium-replay - medium **+10.0 [")  # 31 vs 21 at step 30, 61 vs 51 at step 3000
+    assert cell("within.json", "by step").startswith(
+        "no, a tie: the leader changes within the seed spread (medium-replay - medium +1.0 [")
+    assert cell("same.json", "by step") == "no: the same leader |"
+    assert cell("crossover.json", "by loss") == "the leader changes (no seed scores to test it) |"
+    assert row_of("same.json", "by loss").endswith("| n/a |")
+
+
+def test_references_show_their_students_and_the_random_subset_is_resampled(page):
+    table = section(page, "## Methods")
+    assert "| 10.0 ± 3.3 (3 students) |" in row(table, "*Random subset*")  # 6, 10, 14
+    assert "| 50.0 (1 student) |" in row(table, "*BC (whole data)*")
+    dbc_random = row(section(page, "## Claim (a)"), "sdw/hopper/medium-v0").split(" | ")[3]
+    low, high = map(float, dbc_random.strip("*").split("[")[1].rstrip("]").split(", "))
+    assert dbc_random.startswith("**+11.0 [") and high - low > 5  # DBC 20..22 - random 6..14
+
+
+def test_a_single_seed_gives_no_verdict(page):
+    medium = row(section(page, "## Claim (c)"), "sdw/hopper/medium-v0")
+    assert "+19.0 (seeds: 1 vs 3, no interval)" in medium and "SDW-flow: too few seeds" in medium
+
+
+def test_verdicts_count_the_claim_sections(page):
+    verdicts = section(page, "## Verdicts")
+    assert ("**(a) Av-PBC > PBC > DBC > Random subset**: holds on 2 of 3 datasets (1 broken). By "
+            "link: Av-PBC > PBC: higher on 3 of 3 datasets; PBC > DBC: higher on 2, lower on 1 "
+            "of 3 datasets;") in verdicts
+    assert "holds on 1 of 1 envs (2 missing)" in verdicts  # hopper only
+    assert ("SDW-knn - Av-PBC on medium/medium-expert: higher on 1, lower on 1 of 2 datasets; on "
+            "medium-replay: tie on 1 of 1 datasets.") in verdicts
+    assert ("by step: crossover in 1, tie in 1, same leader in 1 of 3 orderings; by loss: "
+            "untested leader change in 1, n/a in 2 of 3 orderings") in verdicts
+    assert page.index("## Verdicts") < page.index("## Setup")
 
 
 def test_a_mistyped_results_key_exits_2(capsys):

@@ -112,7 +112,7 @@ def _ranking(entry: dict | None) -> str:
     if entry is None:
         return "n/a: the curves' loss ranges do not overlap (see the table)"
     return " > ".join(f"{name} {score:.1f}" + ("" if std is None else f" ± {std:.1f}")
-                      for name, score, std in entry["ranking"])
+                      for name, score, std, *_ in entry["ranking"])
 
 
 def _yes_no(value: bool | None) -> str:

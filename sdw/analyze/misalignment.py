@@ -179,7 +179,8 @@ def curves(results: Sequence[dict]) -> dict[str, list[dict]]:
             rows.append({"dataset": name, "step": step, "seeds": len(points),
                          "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
                          "score_mean": float(score.mean()), "score_std": float(score.std()),
-                         "score_min": float(score.min()), "score_max": float(score.max())})
+                         "score_min": float(score.min()), "score_max": float(score.max()),
+                         "scores": score.tolist()})
         out[name] = rows
     return out
 
@@ -195,17 +196,16 @@ def orderings(table: dict[str, list[dict]]) -> dict:
     lowest loss level every curve reaches (interpolated; None when the loss ranges do not
     overlap); whether the best dataset changes between the two ends of either view."""
 
-    def ranked(values: dict[str, float], spread: dict[str, float] | None = None) -> list:
-        """[name, score, std over seeds or None], best first."""
-        return [[n, v, (spread or {}).get(n)]
+    def ranked(values: dict[str, float], rows: dict[str, dict] | None = None) -> list:
+        """[name, score, std over seeds or None, seed scores or None], best first."""
+        return [[n, v, *((rows[n].get("score_std"), rows[n].get("scores")) if rows else (None, None))]
                 for n, v in sorted(values.items(), key=lambda kv: -kv[1])]
 
     result = {}
     for key, index in (("first_step", 0), ("last_step", -1)):
         at = {n: rows[index] for n, rows in table.items()}
         result[key] = {"step": next(iter(at.values()))["step"],
-                       "ranking": ranked({n: r["score_mean"] for n, r in at.items()},
-                                         {n: r.get("score_std") for n, r in at.items()})}
+                       "ranking": ranked({n: r["score_mean"] for n, r in at.items()}, at)}
     high = min(max(r["loss_mean"] for r in rows) for rows in table.values())
     low = max(min(r["loss_mean"] for r in rows) for rows in table.values())
     for key, loss in (("high_loss", high), ("low_loss", low)):

@@ -47,11 +47,13 @@ class Curve:
 
 @dataclass
 class Run:
-    """One job: its runs.csv row, its evaluation curve and the directory it was found under."""
+    """One job: its runs.csv row, its evaluation curve, the directory it was found under, and
+    each reference's per-student normalised scores (eval.json; not a runs.csv column)."""
 
     row: dict[str, Any]
     curve: Curve
     root: Path
+    references: dict[str, list[float]] = field(default_factory=dict)
 
     def __getitem__(self, column: str) -> Any:
         return self.row.get(column)
@@ -169,7 +171,10 @@ def read_run(job: Path, root: Path) -> Run:
     })
     if problems:
         row["error"] = "; ".join(filter(None, [row["error"], *problems]))
-    return Run(row=row, curve=curve, root=root)
+    references = {r: [float(x["normalised"]) for x in students if x.get("normalised") is not None]
+                  for r in REFERENCES
+                  if (students := _get(result, "references", r, "per_student"))}
+    return Run(row=row, curve=curve, root=root, references=references)
 
 
 def read_metrics(path: Path, problems: list[str]) -> tuple[Curve, int | None]:

@@ -35,7 +35,7 @@ class TableSpec:
 
 @dataclass
 class Cell:
-    """The values of one (row, column) over seeds."""
+    """The values of one cell: a method's seed scores, or a reference's student scores."""
 
     values: list[float] = field(default_factory=list)
     ddof: int = 0
@@ -73,7 +73,7 @@ class Table:
     rows: list[str]
     cols: list[str]
     cells: dict[tuple[str, str], Cell]
-    references: dict[str, dict[str, Cell]]  # reference name -> column -> cell (over seeds)
+    references: dict[str, dict[str, Cell]]  # reference name -> column -> cell (over students)
     ess: dict[str, list[float]]  # row -> ESS fractions of its contributing runs
     omissions: list[Omission]
     notes: list[str]
@@ -127,7 +127,7 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
     references: dict[str, dict[str, Cell]] = {}
     if spec.references:
         for ref in REFERENCES:
-            per_col = {c: _reference_cell(runs, spec, c, f"ref_{ref}") for c in cols}
+            per_col = {c: reference_cell(runs, spec, c, ref) for c in cols}
             per_col = {c: cell for c, cell in per_col.items() if cell.n}
             if per_col:
                 references[ref] = per_col
@@ -195,20 +195,28 @@ def _overrides_without_seed(overrides: str | None) -> dict[str, str]:
     return {k: v for k, v in pairs if k.lstrip("+~") != "seed"}
 
 
-def _reference_cell(runs: Sequence[Run], spec: TableSpec, col: str, column: str) -> Cell:
-    """A reference of one column over seeds: one value per seed (the mean over the seed's runs,
-    which share it when the reference is cached per dataset)."""
-    per_seed: dict[Any, list[float]] = defaultdict(list)
+def reference_cell(runs: Sequence[Run], spec: TableSpec, col: str, ref: str) -> Cell:
+    """A reference of one column over its students: every distinct result counted once (the
+    seeds share one when it is cached per dataset), as its per-student scores, or its value
+    when the job has none."""
+    results: dict[tuple[float, ...], None] = {}
     for run in runs:
-        if label(run[spec.cols]) == col and run["status"] == "done" and run[column] is not None:
-            per_seed[run["seed"]].append(float(run[column]))
-    return Cell([float(np.mean(v)) for v in per_seed.values()], spec.std_ddof)
+        value = run[f"ref_{ref}"]
+        if label(run[spec.cols]) == col and run["status"] == "done" and value is not None:
+            results[tuple(run.references.get(ref) or [float(value)])] = None
+    return Cell([v for result in results for v in result], spec.std_ddof)
 
 
-def format_cell(cell: Cell | None, decimals: int) -> str:
+def format_cell(cell: Cell | None, decimals: int, unit: str = "") -> str:
+    """`41.0 ± 0.8 (3)`; with a unit `11.8 ± 5.1 (5 students)`, or `49.0 (1 student)`."""
     if cell is None or not cell.n:
         return MISSING
-    return f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f} ({cell.n})"
+    if not unit:
+        return f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f} ({cell.n})"
+    count = f"({cell.n} {unit}{'' if cell.n == 1 else 's'})"
+    if cell.n == 1:
+        return f"{cell.mean:.{decimals}f} {count}"
+    return f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f} {count}"
 
 
 def format_number(value: float | None, decimals: int) -> str:
@@ -228,9 +236,9 @@ def text_grid(table: Table) -> tuple[list[str], list[list[str]], int]:
     header = [spec.rows, *table.cols] + (["Average"] if spec.average else []) + (
         ["ESS/N"] if show_ess else [])
     body = []
-    for name, cells in [(r, table.row_cells(r)) for r in table.rows] + [
-            (REFERENCE_LABELS[ref], cells) for ref, cells in table.references.items()]:
-        line = [name, *(format_cell(cells.get(c), d) for c in table.cols)]
+    for name, cells, unit in [(r, table.row_cells(r), "") for r in table.rows] + [
+            (REFERENCE_LABELS[ref], cells, "student") for ref, cells in table.references.items()]:
+        line = [name, *(format_cell(cells.get(c), d, unit) for c in table.cols)]
         if spec.average:
             line.append(format_number(table.average(cells), d))
         if show_ess:
@@ -249,7 +257,9 @@ def to_markdown(table: Table) -> str:
     spec = table.spec
     lines += ["", f"Cells: {spec.value} as mean ± std (number of seeds) over seeds "
               f"(std with ddof={spec.std_ddof}); Average: mean of the row's cell means when every "
-              f"column has one; references: one value per seed, then mean ± std over seeds."]
+              f"column has one; references (computed once per dataset and shared by its seeds): mean ± "
+              f"std over their students (the random subset: one student per random subset; the "
+              f"teacher: one policy)."]
     if any(table.ess.values()):
         lines.append("ESS/N: effective sample size fraction of the SDW state weights, mean "
                      "(min–max) over the row's runs.")

@@ -10,21 +10,25 @@ import yaml
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def evaluation(normalised: float) -> dict:
-    """An eval.json score block of 3 students x 5 episodes with this normalised mean."""
-    return {"normalised_mean": normalised, "normalised_std": 1.0, "return_mean": 10 * normalised,
-            "return_std": 5.0, "students": 3, "episodes": 5,
-            "per_student": [{"normalised": normalised, "return": 10 * normalised}] * 3}
+def evaluation(normalised: float | list[float]) -> dict:
+    """An eval.json score block of 5 episodes per student: 3 students with this normalised mean,
+    or one student per value of a list."""
+    students = [float(x) for x in normalised] if isinstance(normalised, list) else [normalised] * 3
+    mean = sum(students) / len(students)
+    return {"normalised_mean": mean, "normalised_std": 1.0, "return_mean": 10 * mean,
+            "return_std": 5.0, "students": len(students), "episodes": 5,
+            "per_student": [{"normalised": x, "return": 10 * x} for x in students]}
 
 
 def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
-              curve: list[tuple[int, float, float | None]], references: dict[str, float],
+              curve: list[tuple[int, float, float | None]],
+              references: dict[str, float | list[float]],
               objective: str = "avpbc", weighting: str = "none", density: str = "knn",
               outer_optim: str = "paper", score: float | None = None, ess: float | None = None,
               error: str | None = None, overrides: list[str] | None = None) -> Path:
     """One job directory; eval.json only when `score` is set. `curve`: (step, elapsed seconds,
     normalised score) of every periodic evaluation; `references`: random_subset, whole_data_bc
-    and teacher scores."""
+    and teacher scores (a list: one per student)."""
     (job / ".hydra").mkdir(parents=True)
     config = {"seed": seed, "outer_steps": 100, "device": "cpu", "threads": 1,
               "method": method, "dataset": {"dataset_id": dataset},
@@ -52,12 +56,13 @@ def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
                       "return_mean": 100.0, "return_std": 5.0, "students": 3, "episodes": 5})
     (job / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     weights = None if ess is None else {"ess_fraction": ess, "min": 0.01, "max": 20.0}
+    teacher = evaluation(references["teacher"])["normalised_mean"]
     status_doc = {
         "status": status, "error": error, "git_commit": "abc1234",
         "started": "2026-11-30T18:00:00", "finished": None if status == "running" else
         "2026-11-30T18:05:00", "method": method,
         "dataset": {"name": dataset, "hash": "f00d", "transitions": 200_000},
-        "teacher": {"algorithm": "td3bc", "normalised": references["teacher"], "source": "cache"},
+        "teacher": {"algorithm": "td3bc", "normalised": teacher, "source": "cache"},
         "weights": weights,
         "timings": {"dataset": 1.0, "teacher": 2.0, "weights": 3.0, "distill": 50.0,
                     "evaluate": 10.0, "total": 66.0}}
