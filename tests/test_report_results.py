@@ -142,6 +142,9 @@ def test_page_has_the_methods_table_and_the_setup(page):
     table = section(page, "## Methods")
     assert "| Av-PBC | " in table and "41.0 ± 0.8 (3)" in row(table, "Av-PBC")
     assert "0.250" in row(table, "SDW-knn")  # ESS/N beside the SDW score
+    ess = table[table.index("### ESS/N of the SDW weights per dataset"):]
+    assert row(ess, "SDW-knn") == "| SDW-knn | " + " | ".join(["0.250 (0.250–0.250)"] * 3) + " |"
+    assert row(ess, "SDW-kde") == "| SDW-kde | — | — | — |"
     setup = section(page, "## Setup")
     assert "6 (6 done)" not in setup and "27 (27 done)" in row(setup, "table1")
     assert "100 sgd" in row(setup, "table1") and "paper lr 0.1" in row(setup, "table1")
