@@ -96,9 +96,10 @@ def test_table_cells_are_mean_std_n_over_seeds(report):
     assert rows["SDW (knn)"] == ["26.0 ± 2.0 (2)", "50.0 ± 0.0 (1)", "38.0",
                                  "0.300 (0.200–0.400)"]
     # references: the students of each distinct result (3 each here), a result shared by seeds once
-    assert rows["Random subset"] == ["11.0 ± 1.0 (6 students)", "5.0 ± 0.0 (3 students)", "8.0", ""]
-    assert rows["BC (whole data)"] == ["45.0 ± 0.0 (3 students)", "60.0 ± 0.0 (3 students)", "52.5",
-                                       ""]
+    assert rows["Random subset"] == ["11.0 ± 1.0 (6 students)", "5.0 ± 0.0 (3 students)", "8.0",
+                                     ""]
+    assert rows["BC (whole data)"] == ["45.0 ± 0.0 (3 students)", "60.0 ± 0.0 (3 students)",
+                                       "52.5", ""]
     assert rows["Teacher"] == ["52.5 ± 0.0 (3 students)", "70.0 ± 0.0 (3 students)", "61.2", ""]
     assert list(rows) == ["Av-PBC", "SDW (knn)", "Random subset", "BC (whole data)", "Teacher"]
 

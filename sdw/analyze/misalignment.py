@@ -198,7 +198,8 @@ def orderings(table: dict[str, list[dict]]) -> dict:
 
     def ranked(values: dict[str, float], rows: dict[str, dict] | None = None) -> list:
         """[name, score, std over seeds or None, seed scores or None], best first."""
-        return [[n, v, *((rows[n].get("score_std"), rows[n].get("scores")) if rows else (None, None))]
+        spread = {n: (r.get("score_std"), r.get("scores")) for n, r in (rows or {}).items()}
+        return [[n, v, *spread.get(n, (None, None))]
                 for n, v in sorted(values.items(), key=lambda kv: -kv[1])]
 
     result = {}

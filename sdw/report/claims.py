@@ -78,7 +78,8 @@ class Difference:
         if self.diff is None:
             return f"— (seeds: {self.n_left} vs {self.n_right})"
         if self.low is None:
-            return f"{self.diff:+.{decimals}f} (seeds: {self.n_left} vs {self.n_right}, no interval)"
+            return (f"{self.diff:+.{decimals}f} (seeds: {self.n_left} vs {self.n_right}, "
+                    f"no interval)")
         return f"{self.diff:+.{decimals}f} [{self.low:+.{decimals}f}, {self.high:+.{decimals}f}]"
 
 

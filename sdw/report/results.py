@@ -279,7 +279,7 @@ def _claim_b(scores: Scores, boot: Bootstrap, d: int) -> tuple[list[str], str]:
 def _claim_c(scores: Scores, boot: Bootstrap, d: int) -> tuple[list[str], str]:
     lines = ["## Claim (c): SDW beats Av-PBC where state diversity is limited (medium, "
              "medium-expert) and not on medium-replay (SDW)", "", _legend(boot),
-             "ESS/N of the weights is in the methods table above, beside every SDW score.", "",
+             "ESS/N of the weights is in the table under the methods table, per SDW cell.", "",
              "| dataset | expected | " + " | ".join(f"{m} - Av-PBC" for m in SDW_METHODS)
              + " | verdicts |", "|---|---|" + "---|" * len(SDW_METHODS) + "---|"]
     agree, limited, diverse = defaultdict(list), defaultdict(list), defaultdict(list)
@@ -474,13 +474,19 @@ def _counts(verdicts: Sequence[str]) -> dict[str, int]:
     return {v: list(verdicts).count(v) for v in dict.fromkeys(verdicts)}
 
 
+def _listed(verdicts: Sequence[str]) -> str:
+    """`5 broken, 2 tie`: each verdict with its count, in order of first appearance."""
+    return ", ".join(f"{n} {v}" for v, n in _counts(verdicts).items())
+
+
 def _holds(verdicts: Sequence[str], unit: str = "datasets") -> str:
     """`holds on 2 of 9 datasets (5 broken, 2 tie)`, over the units that have a verdict."""
     judged = [v for v in verdicts if v not in (MISSING, TOO_FEW)]
     if not judged:
-        return "no verdict yet (" + ", ".join(f"{n} {v}" for v, n in _counts(verdicts).items()) + ")"
-    rest = ", ".join(f"{n} {v}" for v, n in _counts([v for v in verdicts if v != "holds"]).items())
-    return f"holds on {judged.count('holds')} of {len(judged)} {unit}" + (f" ({rest})" if rest else "")
+        return f"no verdict yet ({_listed(verdicts)})"
+    rest = _listed([v for v in verdicts if v != "holds"])
+    holds = f"holds on {judged.count('holds')} of {len(judged)} {unit}"
+    return f"{holds} ({rest})" if rest else holds
 
 
 def _link_counts(verdicts: Sequence[str], unit: str = "datasets") -> str:
@@ -493,7 +499,7 @@ def _link_counts(verdicts: Sequence[str], unit: str = "datasets") -> str:
 def _tally(what: str, verdicts: Sequence[str]) -> str:
     if not verdicts:
         return f"Verdict on {what}: no dataset has results yet."
-    return f"Verdict on {what}: " + ", ".join(f"{n} {v}" for v, n in _counts(verdicts).items()) + "."
+    return f"Verdict on {what}: {_listed(verdicts)}."
 
 
 def _mean(sample: Sample, d: int) -> str:

@@ -257,9 +257,9 @@ def to_markdown(table: Table) -> str:
     spec = table.spec
     lines += ["", f"Cells: {spec.value} as mean ± std (number of seeds) over seeds "
               f"(std with ddof={spec.std_ddof}); Average: mean of the row's cell means when every "
-              f"column has one; references (computed once per dataset and shared by its seeds): mean ± "
-              f"std over their students (the random subset: one student per random subset; the "
-              f"teacher: one policy)."]
+              f"column has one; references (computed once per dataset and shared by its seeds): "
+              f"mean ± std over their students (the random subset: one student per random subset; "
+              f"the teacher: one policy)."]
     if any(table.ess.values()):
         lines.append("ESS/N: effective sample size fraction of the SDW state weights, mean "
                      "(min–max) over the row's runs.")
