@@ -78,6 +78,9 @@ class LinearTeacher:
     def summary(self):
         return {"algorithm": "linear", "evaluation": self.evaluation}
 
+    def state_dict(self):
+        return {"weight": self.weight}
+
 
 def test_standard_evaluation_has_the_eval_json_fields(synthetic):
     result = tiny_protocol().periodic(synthetic, STUDENT, INNER, SCORES)
@@ -195,6 +198,11 @@ def test_references_are_computed_once_and_then_read_from_the_cache(dataset, tmp_
     assert again == json.loads(json.dumps(first))
     with pytest.raises(AssertionError, match="recomputed"):  # another size is another entry
         reference_evaluations(dataset, teacher, protocol, STUDENT, INNER, 8, tmp_path, "cpu")
+    # the same summary with other weights (a shipped float16 copy and its float32 original):
+    # the subset and BC references are still read from the cache, the teacher's is not
+    teacher.weight = teacher.weight + 1e-4
+    with pytest.raises(AssertionError, match="recomputed"):
+        reference_evaluations(dataset, teacher, protocol, STUDENT, INNER, 16, tmp_path, "cpu")
 
 
 def test_random_subsets_are_real_pairs_of_the_requested_size(dataset, monkeypatch):

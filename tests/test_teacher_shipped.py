@@ -42,6 +42,8 @@ def test_a_shipped_teacher_is_loaded_and_nothing_is_trained(shipped_dir, tmp_pat
     with caplog.at_level(logging.INFO, logger="sdw.teacher.train"):
         teacher = train_teacher(linear_dataset(), SMALL, tmp_path / "empty-cache")
     assert "is shipped with sdw" in caplog.text
+    assert teacher.origin.startswith("shipped ") and teacher.origin.endswith(".pt")
+    assert trained.origin == "trained"
     assert not (tmp_path / "empty-cache" / "td3bc").exists()
     states = torch.randn(64, 4)
     for name, param in teacher.state_dict().items():

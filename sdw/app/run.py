@@ -106,7 +106,8 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
             teacher = build_teacher(instantiate(cfg.teacher), dataset, cache / "teachers")
         evaluation = getattr(teacher, "evaluation", None) or {}
         record.update(teacher={"kind": type(teacher).__name__,
-                               "normalised": evaluation.get("normalised_mean")})
+                               "normalised": evaluation.get("normalised_mean"),
+                               "origin": getattr(teacher, "origin", None)})
 
     state_weights = None
     if weighting.uses_density:

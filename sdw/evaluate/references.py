@@ -178,8 +178,14 @@ def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, 
 
 
 def _teacher_identity(teacher: Teacher) -> dict | None:
-    """What identifies a trained teacher for the cache (its summary without scores), or None."""
-    summary = getattr(teacher, "summary", None)
-    if summary is None:
+    """What identifies a trained teacher for the cache, or None: its summary without scores and
+    a digest of its weights (a shipped float16 copy and its float32 original share the summary)."""
+    summary, weights = getattr(teacher, "summary", None), getattr(teacher, "state_dict", None)
+    if summary is None or weights is None:
         return None
-    return {k: v for k, v in summary().items() if k not in ("evaluation", "history")}
+    digest = hashlib.sha256()
+    for name, tensor in sorted(weights().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return {**{k: v for k, v in summary().items() if k not in ("evaluation", "history")},
+            "weights_sha256": digest.hexdigest()}

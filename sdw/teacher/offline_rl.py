@@ -152,6 +152,7 @@ class OfflineTeacher(nn.Module):
         self.normaliser = normaliser
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.provenance: dict[str, str] = {}
+        self.origin: str | None = None  # set by train_teacher: "shipped <file>", "cache <file>", "trained"
         self.evaluation: dict | None = None
         self.history: list[dict] = []
 

@@ -127,6 +127,7 @@ def _from_cache(cache: TeacherCache, entry: Path, header: dict, cfg: OfflineRLCo
                       stacklevel=3)
         return None
     teacher.cfg = cfg  # same training fields (the key says so); run fields of this call
+    teacher.origin = f"{'shipped' if shipped else 'cache'} {entry}"
     logger.info("teacher %s on %s %s %s", cfg.ALGORITHM, dataset.metadata.name,
                 "is shipped with sdw (nothing to train):" if shipped else "loaded from cache",
                 entry)
@@ -252,6 +253,7 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
 
     _stop_if_diverged(trainer, cache, entry)
     teacher.eval().requires_grad_(False)
+    teacher.origin = "trained"
     if cfg.eval_episodes:
         teacher.evaluation = {**evaluate_teacher(teacher, meta.env_id, meta.reference_scores,
                                                  cfg.eval_episodes, cfg.eval_seed),
