@@ -6,6 +6,7 @@
 #   scripts/study.sh study         # DBC, PBC, Av-PBC and SDW-{kde,knn,flow} on nine datasets, seed by seed (162 jobs)
 #   scripts/study.sh budget        # Av-PBC with 16 to 256 pairs on local-hopper-medium-replay (15 jobs)
 #   scripts/study.sh report        # docs/results.md from whatever has finished
+#   scripts/study.sh commit        # git-commit the finished (done or failed) job directories
 # JOBS=1 runs one job at a time (default 2, one torch thread each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,25 @@ for stage in "${stages[@]}"; do
       run experiment=budget-local ;;
     report)
       sdw-report --config-name results ;;
+    commit)  # finished jobs only: a running job's directory is committed once it has finished
+      finished=$(python3 - "$SDW_OUTPUT_DIR"/sweeps/*/ <<'PY'
+import json, sys
+from pathlib import Path
+for sweep in map(Path, sys.argv[1:]):
+    for status in sorted(sweep.glob("*/status.json")):
+        if json.loads(status.read_text()).get("status") in ("done", "failed"):
+            print(status.parent)
+    if (sweep / "multirun.yaml").is_file():
+        print(sweep / "multirun.yaml")
+PY
+)
+      if [ -n "$finished" ]; then
+        mapfile -t paths <<< "$finished"
+        git add -- "${paths[@]}"
+        git commit -q -m "Study: finished job directories" -- "${paths[@]}" || echo "nothing new to commit"
+      fi ;;
     *)
-      echo "unknown stage '$stage': use calibration, study, budget or report" >&2
+      echo "unknown stage '$stage': use calibration, study, budget, report or commit" >&2
       exit 2 ;;
   esac
 done
