@@ -47,7 +47,12 @@ PY
       if [ -n "$finished" ]; then
         mapfile -t paths <<< "$finished"
         git add -- "${paths[@]}"
-        git commit -q -m "Study: finished job directories" -- "${paths[@]}" || echo "nothing new to commit"
+        if git diff --cached --quiet -- "${paths[@]}"; then
+          echo "no newly finished job"
+        else
+          git commit -q -m "Study: finished job directories" -- "${paths[@]}"
+          git log --oneline -1
+        fi
       fi ;;
     *)
       echo "unknown stage '$stage': use calibration, study, budget, report or commit" >&2
