@@ -239,6 +239,28 @@ def test_verdicts_count_the_claim_sections(page):
     assert page.index("## Verdicts") < page.index("## Setup")
 
 
+def test_budget_rows_sit_beside_a_random_subset_of_their_own_size(tmp_path):
+    sweep = tmp_path / "budget"
+    for size, values, subset in ((16, [20, 22], [5.0, 7.0]), (256, [40, 44], [12.0, 14.0])):
+        for seed, score in enumerate(values):
+            overrides = [f"synthetic.size={size}", f"seed={seed}"]
+            write_job(sweep / ",".join(overrides), method="Av-PBC", seed=seed, status="done",
+                      dataset=DATASETS["medium-replay"], curve=[(100, 20.0, float(score))],
+                      score=float(score), overrides=overrides,
+                      references={"random_subset": subset, "whole_data_bc": [30.0],
+                                  "teacher": [40.0]})
+    out = tmp_path / "results.md"
+    main(["-cn", "results", f"out={out}", f"sweeps.budget.dir={sweep}",
+          f"sweeps.table1.dir={tmp_path / 'none'}", "misalignment=[]", "bootstrap.samples=2000"])
+    budget = section(out.read_text(), "## Synthetic budget")
+    small = row(budget, "sdw/hopper/medium-replay-v0 | 16")
+    assert "| 21.0 ± 1.0 (2) | 6.0 ± 1.0 (2 students) | **+15.0 [" in small
+    assert small.endswith("| 27.3 |")  # OBD Table 5, hopper, 16 pairs
+    large = row(budget, "sdw/hopper/medium-replay-v0 | 256")
+    assert "| 42.0 ± 2.0 (2) | 13.0 ± 1.0 (2 students) | **+29.0 [" in large
+    assert "*Random subset*" not in budget  # one reference row would pool the sizes
+
+
 def test_a_mistyped_results_key_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--config-name", "results", "bootstrap.sample=10"])

@@ -117,7 +117,7 @@ def write_results(cfg: DictConfig) -> Path:
     for section, _ in claims:
         lines += section
     if cfg.budget_sweep in by_name:
-        lines += _budget(by_name[cfg.budget_sweep], d)
+        lines += _budget(by_name[cfg.budget_sweep], boot, d)
     if cfg.calibration.sweep in by_name:
         lines += _calibration(by_name[cfg.calibration.sweep], cfg, boot, d)
     lines += _compute(sweeps)
@@ -381,15 +381,34 @@ def _ranking(entry: dict) -> str:
         for item in entry["ranking"])
 
 
-def _budget(sweep: Sweep, d: int) -> list[str]:
+def _budget(sweep: Sweep, boot: Bootstrap, d: int) -> list[str]:
+    """Av-PBC against the synthetic budget, each size beside a random subset of the same size
+    (a reference per size: the methods table's reference rows would pool the sizes)."""
     lines = ["## Synthetic budget (OBD Table 5)", "", f"`{sweep.command}`", ""]
     if not sweep.runs:
         return lines + ["Not run yet.", ""]
-    spec = tables.TableSpec(rows="synthetic.size", cols="dataset", decimals=d)
-    lines.append(tables.to_markdown(tables.build_table(sweep.runs, spec)))
-    paper = "; ".join(f"{env}: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
-                      for env, sizes in papers.OBD_TABLE5.items())
-    return lines + [f"Paper (OBD Table 5, Av-PBC on D4RL medium-replay): {paper}.", ""]
+    spec = tables.TableSpec(rows="synthetic.size", cols="dataset", decimals=d, references=False)
+    table = tables.build_table(sweep.runs, spec)
+    lines += ["Av-PBC: mean ± std (seeds); the random subset: mean ± std over its students (one "
+              "per random subset of that size). " + _legend(boot), "",
+              "| dataset | pairs | Av-PBC | random subset, same size | Av-PBC - random | "
+              "paper (OBD Table 5) |", "|---|---|---|---|---|---|"]
+    for col in table.cols:
+        env = (env_level(col) or ("", ""))[0]
+        for size in table.rows:
+            runs = [r for r in sweep.runs if label(r["synthetic.size"]) == size]
+            scores = [float(r["score"]) for r in runs if r["status"] == "done"
+                      and r["score"] is not None and label(r["dataset"]) == col]
+            cell = tables.reference_cell(runs, spec, col, "random_subset")
+            method, rnd = Sample.of(scores), Sample.of(cell.values, fixed=cell.n == 1)
+            diff = difference("Av-PBC", "random", method, rnd, boot)
+            paper = papers.OBD_TABLE5.get(env, {}).get(int(float(size)))
+            lines.append(f"| {col} | {size} | {tables.format_cell(table.cells.get((size, col)), d)}"
+                         f" | {tables.format_cell(cell, d, 'student')} | {_diff_cell(diff, d)} | "
+                         f"{tables.format_number(paper, d)} |")
+    return lines + ["", "Paper: Av-PBC on D4RL medium-replay of the same environment, with the "
+                    "papers' configuration (compare the trend, not the values).", "",
+                    tables.omissions_markdown(table)]
 
 
 def _calibration(sweep: Sweep, cfg: DictConfig, boot: Bootstrap, d: int) -> list[str]:

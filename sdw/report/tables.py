@@ -263,7 +263,13 @@ def to_markdown(table: Table) -> str:
     if any(table.ess.values()):
         lines.append("ESS/N: effective sample size fraction of the SDW state weights, mean "
                      "(min–max) over the row's runs.")
-    lines += ["", f"### Failed and missing jobs ({len(table.omissions)})", ""]
+    return "\n".join(lines + ["", omissions_markdown(table)])
+
+
+def omissions_markdown(table: Table) -> str:
+    """Every job that gives the table no number, with its directory and error, and the notes."""
+    spec = table.spec
+    lines = [f"### Failed and missing jobs ({len(table.omissions)})", ""]
     if table.omissions:
         lines += [f"| {spec.rows} | {spec.cols} | seed | status | run dir | error |",
                   "|---|---|---|---|---|---|"]
