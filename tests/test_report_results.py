@@ -228,13 +228,16 @@ def test_a_single_seed_gives_no_verdict(page):
 
 def test_verdicts_count_the_claim_sections(page):
     verdicts = section(page, "## Verdicts")
-    assert ("**(a) Av-PBC > PBC > DBC > Random subset**: holds on 2 of 3 datasets (1 broken). By "
-            "link: Av-PBC > PBC: higher on 3 of 3 datasets; PBC > DBC: higher on 2, lower on 1 "
-            "of 3 datasets;") in verdicts
-    assert "holds on 1 of 1 envs (2 missing)" in verdicts  # hopper only
-    assert ("SDW-knn - Av-PBC on medium/medium-expert: higher on 1, lower on 1 of 2 datasets; on "
-            "medium-replay: tie on 1 of 1 datasets.") in verdicts
-    assert ("by step: crossover in 1, tie in 1, same leader in 1 of 3 orderings; by loss: "
+    assert ("**(a) Av-PBC > PBC > DBC > Random subset: partly reproduced**. Holds on 2 of 3 "
+            "datasets (1 broken). By link: Av-PBC > PBC: higher on 3 of 3 datasets; PBC > DBC: "
+            "higher on 2, lower on 1 of 3 datasets;") in verdicts
+    assert "first: reproduced**. Holds on 1 of 1 envs (2 missing)" in verdicts  # hopper only
+    assert ("**SDW-knn: partly reproduced** (as claimed on 2 of 3 datasets); SDW-knn - Av-PBC on "
+            "medium/medium-expert: higher on 1, lower on 1 of 2 datasets; on medium-replay: tie "
+            "on 1 of 1 datasets.") in verdicts
+    assert "**SDW-flow: no verdict yet**" in verdicts  # one seed
+    assert ("training loss: partly reproduced** (by step; the by-loss view is not tested). by "
+            "step: crossover in 1, tie in 1, same leader in 1 of 3 orderings; by loss: "
             "untested leader change in 1, n/a in 2 of 3 orderings") in verdicts
     assert page.index("## Verdicts") < page.index("## Setup")
 

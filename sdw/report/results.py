@@ -108,7 +108,10 @@ def write_results(cfg: DictConfig) -> Path:
     lines += _intro(cfg)
     lines += ["## Verdicts", "",
               "One line per claim, counted from the claim sections below (a link counts only "
-              "when its bootstrap interval excludes 0).", "",
+              "when its bootstrap interval excludes 0): **reproduced** where the claim holds on "
+              "every dataset (or env, or ordering) with a verdict, **not reproduced** where it "
+              "holds on none, **partly reproduced** in between. Read them with the Headroom "
+              "table: where distillation has little to gain, a tie says little.", "",
               *(f"- {verdict}" for _, verdict in claims), ""]
     lines += _setup(sweeps)
     lines += _main_table(main_runs, d)
@@ -241,7 +244,7 @@ def _claim_a(scores: Scores, boot: Bootstrap, d: int) -> tuple[list[str], str]:
             by_link[f"{link.left} > {link.right}"].append(link.verdict)
         lines.append(f"| {x} | " + " | ".join(_diff_cell(l, d) for l in links)
                      + f" | {verdicts[-1]} |")
-    verdict = (f"**(a) {' > '.join(chain)}**: {_holds(verdicts)}. By link: "
+    verdict = (f"**(a) {' > '.join(chain)}: {_plain(verdicts)}**. {_holds(verdicts)}. By link: "
                + "; ".join(f"{name}: {_link_counts(v)}" for name, v in by_link.items()) + ".")
     return lines + ["", _tally("the whole ordering", verdicts), ""], verdict
 
@@ -268,7 +271,8 @@ def _claim_b(scores: Scores, boot: Bootstrap, d: int) -> tuple[list[str], str]:
         halves["whole-data BC M-E > M-R"].append(bc.verdict)
         lines.append(f"| {env} | {_diff_cell(distil, d)} | {_diff_cell(bc, d)} | {verdicts[-1]} |")
     verdict = ("**(b) Av-PBC distils medium-replay better than medium-expert, whole-data BC "
-               f"ranks medium-expert first**: {_holds(verdicts, 'envs')}. By half: "
+               f"ranks medium-expert first: {_plain(verdicts)}**. {_holds(verdicts, 'envs')}. "
+               "By half: "
                + "; ".join(f"{name}: {_link_counts(v, 'envs')}" for name, v in halves.items())
                + ".")
     return lines + ["", "Whole-data BC is one student per dataset (its reference is cached), so its "
@@ -306,7 +310,9 @@ def _claim_c(scores: Scores, boot: Bootstrap, d: int) -> tuple[list[str], str]:
         if agree[m]:
             lines.append(f"- {m}: as claimed on {sum(agree[m])} of {len(agree[m])} datasets.")
     verdict = ("**(c) SDW beats Av-PBC on medium and medium-expert, not on medium-replay**: "
-               + ". ".join(f"{m} - Av-PBC on medium/medium-expert: {_link_counts(limited[m])}; "
+               + ". ".join(f"**{m}: {_plain(['holds' if a else 'no' for a in agree[m]])}** "
+                           f"(as claimed on {sum(agree[m])} of {len(agree[m])} datasets); "
+                           f"{m} - Av-PBC on medium/medium-expert: {_link_counts(limited[m])}; "
                            f"on medium-replay: {_link_counts(diverse[m])}"
                            for m in SDW_METHODS) + ".")
     return lines + [""], verdict
@@ -343,7 +349,10 @@ def _claim_d(paths: Sequence[str], boot: Bootstrap, d: int) -> tuple[list[str], 
             found[view].append(kind)
             lines.append(f"| `{path}` | {view} | {_ranking(high)} | {_ranking(low)} | "
                          f"{crossover} |")
-    verdict = ("**(d) the ordering of datasets flips between high and low training loss**: "
+    by_step = ["holds" if k == "crossover" else k for k in found.get("by step", [])
+               if k in ("crossover", "tie", "same leader")]
+    verdict = ("**(d) the ordering of datasets flips between high and low training loss: "
+               f"{_plain(by_step)}** (by step; the by-loss view is not tested). "
                + ("; ".join(f"{view}: " + ", ".join(f"{v} in {n}" for v, n in
                                                      _counts(kinds).items())
                             + f" of {len(kinds)} orderings" for view, kinds in found.items())
@@ -498,13 +507,24 @@ def _listed(verdicts: Sequence[str]) -> str:
     return ", ".join(f"{n} {v}" for v, n in _counts(verdicts).items())
 
 
+def _plain(verdicts: Sequence[str]) -> str:
+    """`reproduced` when every judged unit holds, `not reproduced` when none does, else `partly
+    reproduced`; `no verdict yet` without a judged unit (missing or too few seeds)."""
+    judged = [v for v in verdicts if v not in (MISSING, TOO_FEW)]
+    holds = judged.count("holds")
+    if not judged:
+        return "no verdict yet"
+    return "reproduced" if holds == len(judged) else "not reproduced" if not holds else (
+        "partly reproduced")
+
+
 def _holds(verdicts: Sequence[str], unit: str = "datasets") -> str:
-    """`holds on 2 of 9 datasets (5 broken, 2 tie)`, over the units that have a verdict."""
+    """`Holds on 2 of 9 datasets (5 broken, 2 tie)`, over the units that have a verdict."""
     judged = [v for v in verdicts if v not in (MISSING, TOO_FEW)]
     if not judged:
-        return f"no verdict yet ({_listed(verdicts)})"
+        return f"No verdict yet ({_listed(verdicts)})"
     rest = _listed([v for v in verdicts if v != "holds"])
-    holds = f"holds on {judged.count('holds')} of {len(judged)} {unit}"
+    holds = f"Holds on {judged.count('holds')} of {len(judged)} {unit}"
     return f"{holds} ({rest})" if rest else holds
 
 
