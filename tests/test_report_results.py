@@ -231,7 +231,7 @@ def test_verdicts_count_the_claim_sections(page):
     assert ("**(a) Av-PBC > PBC > DBC > Random subset: partly reproduced**. Holds on 2 of 3 "
             "datasets (1 broken). By link: Av-PBC > PBC: higher on 3 of 3 datasets; PBC > DBC: "
             "higher on 2, lower on 1 of 3 datasets;") in verdicts
-    assert "first: reproduced**. Holds on 1 of 1 envs (2 missing)" in verdicts  # hopper only
+    assert "first: reproduced**. Holds on 1 of 1 envs; 2 missing." in verdicts  # hopper only
     assert ("**SDW-knn: partly reproduced** (as claimed on 2 of 3 datasets); SDW-knn - Av-PBC on "
             "medium/medium-expert: higher on 1, lower on 1 of 2 datasets; on medium-replay: tie "
             "on 1 of 1 datasets.") in verdicts

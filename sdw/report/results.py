@@ -519,13 +519,14 @@ def _plain(verdicts: Sequence[str]) -> str:
 
 
 def _holds(verdicts: Sequence[str], unit: str = "datasets") -> str:
-    """`Holds on 2 of 9 datasets (5 broken, 2 tie)`, over the units that have a verdict."""
+    """`Holds on 2 of 8 datasets (4 broken, 2 tie); 1 missing`: over the units with a verdict."""
     judged = [v for v in verdicts if v not in (MISSING, TOO_FEW)]
     if not judged:
         return f"No verdict yet ({_listed(verdicts)})"
-    rest = _listed([v for v in verdicts if v != "holds"])
+    rest = _listed([v for v in judged if v != "holds"])
+    unjudged = _listed([v for v in verdicts if v in (MISSING, TOO_FEW)])
     holds = f"Holds on {judged.count('holds')} of {len(judged)} {unit}"
-    return f"{holds} ({rest})" if rest else holds
+    return holds + (f" ({rest})" if rest else "") + (f"; {unjudged}" if unjudged else "")
 
 
 def _link_counts(verdicts: Sequence[str], unit: str = "datasets") -> str:
