@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdw.report.tables import Cell
+
 HIGHER, LOWER, TIE, MISSING, TOO_FEW = "higher", "lower", "tie", "missing", "too few seeds"
 MIN_VALUES = 2
 
@@ -27,26 +29,17 @@ class Bootstrap:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class Sample:
+@dataclass
+class Sample(Cell):
     """One side of a comparison: `values` the bootstrap resamples (a method's seed scores, the
     random subset's one student per subset), or, when `fixed`, one number taken as exact (a
     reference of one student or policy, whose spread was not measured)."""
 
-    values: tuple[float, ...] = ()
     fixed: bool = False
 
     @classmethod
     def of(cls, values: Iterable[float], fixed: bool = False) -> Sample:
-        return cls(tuple(float(v) for v in values), fixed)
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float | None:
-        return float(np.mean(self.values)) if self.values else None
+        return cls([float(v) for v in values], fixed=fixed)
 
 
 @dataclass(frozen=True)

@@ -406,13 +406,13 @@ def _budget(sweep: Sweep, boot: Bootstrap, d: int) -> list[str]:
         env = (env_level(col) or ("", ""))[0]
         for size in table.rows:
             runs = [r for r in sweep.runs if label(r["synthetic.size"]) == size]
-            scores = [float(r["score"]) for r in runs if r["status"] == "done"
-                      and r["score"] is not None and label(r["dataset"]) == col]
+            scores = table.cells.get((size, col))
             cell = tables.reference_cell(runs, spec, col, "random_subset")
-            method, rnd = Sample.of(scores), Sample.of(cell.values, fixed=cell.n == 1)
+            method = Sample.of(scores.values if scores else [])
+            rnd = Sample.of(cell.values, fixed=cell.n == 1)
             diff = difference("Av-PBC", "random", method, rnd, boot)
             paper = papers.OBD_TABLE5.get(env, {}).get(int(float(size)))
-            lines.append(f"| {col} | {size} | {tables.format_cell(table.cells.get((size, col)), d)}"
+            lines.append(f"| {col} | {size} | {tables.format_cell(scores, d)}"
                          f" | {tables.format_cell(cell, d, 'student')} | {_diff_cell(diff, d)} | "
                          f"{tables.format_number(paper, d)} |")
     return lines + ["", "Paper: Av-PBC on D4RL medium-replay of the same environment, with the "
