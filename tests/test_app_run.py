@@ -67,9 +67,10 @@ def test_a_run_writes_its_directory_and_a_rerun_skips_it(data_file, cache_dir, t
     assert len(synthetic) == 16 and synthetic.config["outer_optim"]["name"] == "adam"
     assert (job / "weights.png").stat().st_size > 0 and (job / "run.log").exists()
 
+    finished = {name: (job / name).read_bytes() for name in ("run.log", "metrics.jsonl")}
     again = sdw_run(args, tmp_path, cache_dir)
     assert again.returncode == 0 and "already done" in again.stdout
-    assert (job / "metrics.jsonl").read_text().count("\n") == len(rows)
+    assert {name: (job / name).read_bytes() for name in finished} == finished
 
 
 def test_a_run_killed_at_any_point_resumes_to_the_same_bits(data_file, cache_dir, tmp_path):

@@ -66,7 +66,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     check_run_settings(cfg)
     record = RunRecord(run_dir)
     if record.done:
-        log.info("already done: %s (delete %s to run again)", run_dir / EVAL, run_dir)
+        # Printed, not logged: Hydra's file handler would append it to the finished (and
+        # usually committed) run.log every time a sweep is relaunched.
+        print(f"already done: {run_dir / EVAL} (delete {run_dir} to run again)", flush=True)
         return record.evaluation()
     method = method_label(cfg)
     record.start(method)

@@ -167,27 +167,23 @@ def _main_table(runs: Sequence[Run], d: int) -> list[str]:
     datasets = Scores(runs).datasets()
     spec = tables.TableSpec(rows="method", cols="dataset", row_order=list(METHODS),
                             col_order=datasets, decimals=d)
-    return lines + [tables.to_markdown(tables.build_table(runs, spec)), ""] + _ess_table(
-        runs, datasets)
+    table = tables.build_table(runs, spec)
+    return lines + [tables.to_markdown(table), ""] + _ess_table(table)
 
 
-def _ess_table(runs: Sequence[Run], datasets: Sequence[str]) -> list[str]:
+def _ess_table(table: tables.Table) -> list[str]:
     """ESS/N of the SDW weights beside each SDW cell: mean (min–max) over the cell's seeds."""
-    ess: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for run in runs:
-        if run["status"] == "done" and run["ess_fraction"] is not None:
-            ess[(run["method"], label(run["dataset"]))].append(float(run["ess_fraction"]))
-    if not ess:
+    if not table.ess:
         return []
     lines = ["### ESS/N of the SDW weights per dataset", "",
              "The weighting asks for the target ESS/N of conf/weighting/sdw.yaml (frozen by the "
              "calibration); where even the full reciprocal density (the exponent's cap `alpha`) "
              "is flatter than that, the weights keep the cap and a higher ESS/N. Mean (min–max) "
              "over the cell's seeds.", "",
-             "| method | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+             "| method | " + " | ".join(table.cols) + " |", "|---|" + "---|" * len(table.cols)]
     for method in SDW_METHODS:
-        cells = [tables.format_ess(ess[(method, x)]) if ess.get((method, x)) else tables.MISSING
-                 for x in datasets]
+        cells = [tables.format_ess(table.ess[(method, x)]) if (method, x) in table.ess
+                 else tables.MISSING for x in table.cols]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return lines + [""]
 

@@ -74,7 +74,7 @@ class Table:
     cols: list[str]
     cells: dict[tuple[str, str], Cell]
     references: dict[str, dict[str, Cell]]  # reference name -> column -> cell (over students)
-    ess: dict[str, list[float]]  # row -> ESS fractions of its contributing runs
+    ess: dict[tuple[str, str], list[float]]  # (row, column) -> ESS fractions of its counted runs
     omissions: list[Omission]
     notes: list[str]
 
@@ -85,6 +85,10 @@ class Table:
 
     def row_cells(self, row: str) -> dict[str, Cell]:
         return {c: self.cells[(row, c)] for c in self.cols if (row, c) in self.cells}
+
+    def row_ess(self, row: str) -> list[float]:
+        """ESS fractions of every counted run of the row, over all its columns."""
+        return [e for c in self.cols for e in self.ess.get((row, c), [])]
 
 
 def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
@@ -98,7 +102,7 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
     cols = _ordered({c for _, c in by_cell}, spec.col_order)
 
     cells: dict[tuple[str, str], Cell] = {}
-    ess: dict[str, list[float]] = defaultdict(list)
+    ess: dict[tuple[str, str], list[float]] = {}
     omissions: list[Omission] = []
     notes: list[str] = []
     for key in sorted(by_cell, key=lambda k: (rows.index(k[0]), cols.index(k[1]))):
@@ -106,7 +110,9 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
         counted = [r for r in members if r["status"] == "done" and r[spec.value] is not None]
         if counted:
             cells[key] = Cell([_value(r, spec.value) for r in counted], spec.std_ddof)
-        ess[key[0]].extend(r["ess_fraction"] for r in counted if r["ess_fraction"] is not None)
+        fractions = [float(r["ess_fraction"]) for r in counted if r["ess_fraction"] is not None]
+        if fractions:
+            ess[key] = fractions
         for run in members:
             if not any(run is c for c in counted):
                 status = run["status"] if run["status"] != "done" else f"done, no {spec.value}"
@@ -131,7 +137,7 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
             per_col = {c: cell for c, cell in per_col.items() if cell.n}
             if per_col:
                 references[ref] = per_col
-    return Table(spec, rows, cols, cells, references, dict(ess), omissions, notes)
+    return Table(spec, rows, cols, cells, references, ess, omissions, notes)
 
 
 def _value(run: Run, column: str) -> float:
@@ -232,7 +238,7 @@ def format_ess(values: list[float]) -> str:
 def text_grid(table: Table) -> tuple[list[str], list[list[str]], int]:
     """Header, body rows (methods, then references) as text, and where the references start."""
     spec, d = table.spec, table.spec.decimals
-    show_ess = any(table.ess.values())
+    show_ess = bool(table.ess)
     header = [spec.rows, *table.cols] + (["Average"] if spec.average else []) + (
         ["ESS/N"] if show_ess else [])
     body = []
@@ -242,7 +248,7 @@ def text_grid(table: Table) -> tuple[list[str], list[list[str]], int]:
         if spec.average:
             line.append(format_number(table.average(cells), d))
         if show_ess:
-            line.append(format_ess(table.ess.get(name, [])) if name in table.rows else "")
+            line.append(format_ess(table.row_ess(name)) if name in table.rows else "")
         body.append(line)
     return header, body, len(table.rows)
 
@@ -260,7 +266,7 @@ def to_markdown(table: Table) -> str:
               f"column has one; references (computed once per dataset and shared by its seeds): "
               f"mean ± std over their students (the random subset: one student per random subset; "
               f"the teacher: one policy)."]
-    if any(table.ess.values()):
+    if table.ess:
         lines.append("ESS/N: effective sample size fraction of the SDW state weights, mean "
                      "(min–max) over the row's runs.")
     return "\n".join(lines + ["", omissions_markdown(table)])
@@ -286,7 +292,7 @@ def omissions_markdown(table: Table) -> str:
 
 def to_csv_rows(table: Table) -> list[list[Any]]:
     """The table in the same layout with numbers: mean, std and n per column."""
-    show_ess = any(table.ess.values())
+    show_ess = bool(table.ess)
     header = [table.spec.rows] + [f"{c} {stat}" for c in table.cols
                                   for stat in ("mean", "std", "n")]
     header += (["average"] if table.spec.average else []) + (["ess_fraction"] if show_ess else [])
@@ -301,7 +307,7 @@ def to_csv_rows(table: Table) -> list[list[Any]]:
         if table.spec.average:
             line.append(table.average(cells))
         if show_ess:
-            values = table.ess.get(name, []) if name in table.rows else []
+            values = table.row_ess(name) if name in table.rows else []
             line.append(float(np.mean(values)) if values else None)
         out.append(line)
     return out
