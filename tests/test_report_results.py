@@ -25,7 +25,7 @@ SCORES = {
     ("Av-PBC", "medium-expert"): [35, 36, 37], ("SDW-knn", "medium-expert"): [30, 31, 32],
     ("SDW-flow", "medium"): [60],  # one seed: a difference without an interval
 }
-# random subset (one student per subset), whole-data BC and the teacher (one student each)
+# random subset (one student per subset), whole-data BC (one student) and the teacher (one policy)
 REFERENCES = {"medium": ([6.0, 10.0, 14.0], [50.0], [55.0]),
               "medium-replay": ([11.0, 12.0, 13.0], [30.0], [40.0]),
               "medium-expert": ([9.0, 11.0, 13.0], [60.0], [70.0])}
@@ -216,6 +216,7 @@ def test_references_show_their_students_and_the_random_subset_is_resampled(page)
     table = section(page, "## Methods")
     assert "| 10.0 ± 3.3 (3 students) |" in row(table, "*Random subset*")  # 6, 10, 14
     assert "| 50.0 (1 student) |" in row(table, "*BC (whole data)*")
+    assert "| 55.0 (1 policy) |" in row(table, "*Teacher*")
     dbc_random = row(section(page, "## Claim (a)"), "sdw/hopper/medium-v0").split(" | ")[3]
     low, high = map(float, dbc_random.strip("*").split("[")[1].rstrip("]").split(", "))
     assert dbc_random.startswith("**+11.0 [") and high - low > 5  # DBC 20..22 - random 6..14

@@ -408,9 +408,9 @@ def _budget(sweep: Sweep, boot: Bootstrap, d: int) -> list[str]:
             rnd = Sample.of(cell.values, fixed=cell.n == 1)
             diff = difference("Av-PBC", "random", method, rnd, boot)
             paper = papers.OBD_TABLE5.get(env, {}).get(int(float(size)))
-            lines.append(f"| {col} | {size} | {tables.format_cell(scores, d)}"
-                         f" | {tables.format_cell(cell, d, 'student')} | {_diff_cell(diff, d)} | "
-                         f"{tables.format_number(paper, d)} |")
+            reference = tables.format_cell(cell, d, tables.REFERENCE_UNITS["random_subset"])
+            lines.append(f"| {col} | {size} | {tables.format_cell(scores, d)} | {reference} | "
+                         f"{_diff_cell(diff, d)} | {tables.format_number(paper, d)} |")
     return lines + ["", "Paper: Av-PBC on D4RL medium-replay of the same environment, with the "
                     "papers' configuration (compare the trend, not the values).", "",
                     tables.omissions_markdown(table)]

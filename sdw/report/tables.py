@@ -15,6 +15,10 @@ from sdw.report.collect import REFERENCES, Run, check_columns, label
 
 REFERENCE_LABELS = {"random_subset": "Random subset", "whole_data_bc": "BC (whole data)",
                     "teacher": "Teacher"}
+# What a reference's values are: the random subset and whole-data BC train students, the
+# teacher is one policy.
+REFERENCE_UNITS = {"random_subset": ("student", "students"),
+                   "whole_data_bc": ("student", "students"), "teacher": ("policy", "policies")}
 MISSING = "—"
 
 
@@ -213,13 +217,13 @@ def reference_cell(runs: Sequence[Run], spec: TableSpec, col: str, ref: str) -> 
     return Cell([v for result in results for v in result], spec.std_ddof)
 
 
-def format_cell(cell: Cell | None, decimals: int, unit: str = "") -> str:
-    """`41.0 ± 0.8 (3)`; with a unit `11.8 ± 5.1 (5 students)`, or `49.0 (1 student)`."""
+def format_cell(cell: Cell | None, decimals: int, unit: tuple[str, str] | None = None) -> str:
+    """`41.0 ± 0.8 (3)`; with a unit `11.8 ± 5.1 (5 students)`, or `49.0 (1 policy)`."""
     if cell is None or not cell.n:
         return MISSING
-    if not unit:
+    if unit is None:
         return f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f} ({cell.n})"
-    count = f"({cell.n} {unit}{'' if cell.n == 1 else 's'})"
+    count = f"({cell.n} {unit[0] if cell.n == 1 else unit[1]})"
     if cell.n == 1:
         return f"{cell.mean:.{decimals}f} {count}"
     return f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f} {count}"
@@ -242,8 +246,9 @@ def text_grid(table: Table) -> tuple[list[str], list[list[str]], int]:
     header = [spec.rows, *table.cols] + (["Average"] if spec.average else []) + (
         ["ESS/N"] if show_ess else [])
     body = []
-    for name, cells, unit in [(r, table.row_cells(r), "") for r in table.rows] + [
-            (REFERENCE_LABELS[ref], cells, "student") for ref, cells in table.references.items()]:
+    for name, cells, unit in [(r, table.row_cells(r), None) for r in table.rows] + [
+            (REFERENCE_LABELS[ref], cells, REFERENCE_UNITS[ref])
+            for ref, cells in table.references.items()]:
         line = [name, *(format_cell(cells.get(c), d, unit) for c in table.cols)]
         if spec.average:
             line.append(format_number(table.average(cells), d))
