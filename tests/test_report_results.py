@@ -245,7 +245,7 @@ def test_verdicts_count_the_claim_sections(page):
 
 def test_budget_rows_sit_beside_a_random_subset_of_their_own_size(tmp_path):
     sweep = tmp_path / "budget"
-    for size, values, subset in ((16, [20, 22], [5.0, 7.0]), (256, [40, 44], [12.0, 14.0])):
+    for size, values, subset in ((16, [20, 22], [5.0, 7.0]), (128, [40, 44], [12.0, 14.0])):
         for seed, score in enumerate(values):
             overrides = [f"synthetic.size={size}", f"seed={seed}"]
             write_job(sweep / ",".join(overrides), method="Av-PBC", seed=seed, status="done",
@@ -256,11 +256,12 @@ def test_budget_rows_sit_beside_a_random_subset_of_their_own_size(tmp_path):
     out = tmp_path / "results.md"
     main(["-cn", "results", f"out={out}", f"sweeps.budget.dir={sweep}",
           f"sweeps.table1.dir={tmp_path / 'none'}", "misalignment=[]", "bootstrap.samples=2000"])
+    assert "| 16; 128 |" in row(section(out.read_text(), "## Setup"), "budget")  # by value
     budget = section(out.read_text(), "## Synthetic budget")
     small = row(budget, "sdw/hopper/medium-replay-v0 | 16")
     assert "| 21.0 ± 1.0 (2) | 6.0 ± 1.0 (2 students) | **+15.0 [" in small
     assert small.endswith("| 27.3 |")  # OBD Table 5, hopper, 16 pairs
-    large = row(budget, "sdw/hopper/medium-replay-v0 | 256")
+    large = row(budget, "sdw/hopper/medium-replay-v0 | 128")
     assert "| 42.0 ± 2.0 (2) | 13.0 ± 1.0 (2 students) | **+29.0 [" in large
     assert "*Random subset*" not in budget  # one reference row would pool the sizes
 
@@ -290,11 +291,21 @@ def test_the_calibration_rule_picks_a_setting_only_beyond_the_interval(tmp_path,
                       weighting="sdw", curve=[(100, 20.0, float(score))], score=float(score),
                       references={"random_subset": 10.0, "whole_data_bc": 50.0, "teacher": 55.0},
                       overrides=overrides, ess=float(ess))
+    table1 = tmp_path / "table1"
+    for seed, score in enumerate([30.0, 31.0, 32.0]):  # unweighted Av-PBC on the same dataset
+        write_job(table1 / f"objective=avpbc,seed={seed}", method="Av-PBC",
+                  dataset=DATASETS["medium"], seed=seed, status="done",
+                  curve=[(100, 20.0, score)], score=score,
+                  references={"random_subset": 10.0, "whole_data_bc": 50.0, "teacher": 55.0})
     out = tmp_path / "results.md"
     main(["-cn", "results", f"out={out}", f"sweeps.calibration.dir={sweep}",
-          f"sweeps.table1.dir={tmp_path / 'none'}", "misalignment=[]", "bootstrap.samples=2000"])
+          f"sweeps.table1.dir={table1}", f"sweeps.sdw.dir={tmp_path / 'none'}",
+          "misalignment=[]", "bootstrap.samples=2000"])
     calibration = section(out.read_text(), "## SDW calibration")
     assert "41.0 ± 0.8 (3)" in row(calibration, "knn, ESS/N 0.25, clip none")
-    differences = calibration[calibration.index("Difference to the default"):]
-    assert "**+20.0 [+18.7, +21.3]**" in row(differences, "kde, ESS/N 0.25, clip none")
+    differences = calibration[calibration.index("Differences to the default"):]
+    assert "same dataset: 31.0 over 3 seeds" in differences
+    kde = row(differences, "kde, ESS/N 0.25, clip none").split(" | ")
+    assert kde[2].startswith("**+20.0 [") and kde[3].startswith("**+30.0 [")  # - knn, - Av-PBC
+    assert row(differences, "knn, ESS/N 0.25, clip none").split(" | ")[2] == "(the default)"
     assert chosen in calibration

@@ -122,7 +122,7 @@ def write_results(cfg: DictConfig) -> Path:
     if cfg.budget_sweep in by_name:
         lines += _budget(by_name[cfg.budget_sweep], boot, d)
     if cfg.calibration.sweep in by_name:
-        lines += _calibration(by_name[cfg.calibration.sweep], cfg, boot, d)
+        lines += _calibration(by_name[cfg.calibration.sweep], cfg, scores, boot, d)
     lines += _compute(sweeps)
     out = Path(cfg.out)
     text = "\n".join(lines) + "\n"
@@ -146,9 +146,9 @@ def _setup(sweeps: Sequence[Sweep]) -> list[str]:
         configs = [OmegaConf.load(Path(r["run_dir"]) / ".hydra" / "config.yaml") for r in sweep.runs]
 
         def values(template: str, *keys: str) -> str:
-            return "; ".join(dict.fromkeys(
-                template.format(*(OmegaConf.select(c, k, default="?") for k in keys))
-                for c in configs))
+            texts = {template.format(*(OmegaConf.select(c, k, default="?") for k in keys))
+                     for c in configs}
+            return "; ".join(sorted(texts, key=_numbers_first))
 
         lines.append("| " + " | ".join([
             sweep.name, f"`{sweep.command}`", f"{len(sweep.runs)} ({status_counts(sweep.runs)})",
@@ -416,8 +416,18 @@ def _budget(sweep: Sweep, boot: Bootstrap, d: int) -> list[str]:
                     tables.omissions_markdown(table)]
 
 
-def _calibration(sweep: Sweep, cfg: DictConfig, boot: Bootstrap, d: int) -> list[str]:
-    """The calibration table, each setting's difference to the default, and the rule's choice."""
+def _numbers_first(text: str) -> tuple[int, float, str]:
+    """Sort key: numbers by value (16 before 128), then other text alphabetically."""
+    try:
+        return 0, float(text), ""
+    except ValueError:
+        return 1, 0.0, text
+
+
+def _calibration(sweep: Sweep, cfg: DictConfig, scores: Scores, boot: Bootstrap,
+                 d: int) -> list[str]:
+    """The calibration table, each setting's difference to the default and to unweighted Av-PBC
+    of the study on the same dataset, and the rule's choice."""
     lines = ["## SDW calibration (one environment, then frozen)", "", f"`{sweep.command}`", "",
              cfg.calibration.note.strip(), ""]
     if not sweep.runs:
@@ -426,19 +436,25 @@ def _calibration(sweep: Sweep, cfg: DictConfig, boot: Bootstrap, d: int) -> list
         run.row["setting"] = calibration_setting(run)
     spec = tables.TableSpec(rows="setting", cols="dataset", decimals=d)
     lines += [tables.to_markdown(tables.build_table(sweep.runs, spec)), ""]
-    scores: dict[str, list[float]] = defaultdict(list)
+    settings: dict[str, list[float]] = defaultdict(list)
     for run in sweep.runs:
         if run["status"] == "done" and run["score"] is not None:
-            scores[run["setting"]].append(float(run["score"]))
+            settings[run["setting"]].append(float(run["score"]))
     default = cfg.calibration.default
-    lines += [f"Difference to the default ({default}): {_legend(boot)}", "",
-              "| setting | seeds | difference |", "|---|---|---|"]
+    datasets = sorted({run["dataset"] for run in sweep.runs})
+    unweighted = scores.get("Av-PBC", datasets[0]) if len(datasets) == 1 else Sample()
+    lines += [f"Differences to the default ({default}) and to Av-PBC without weights (ESS/N 1, "
+              f"from the study's table1 sweep on the same dataset: {_mean(unweighted, d)} over "
+              f"{unweighted.n} seeds): {_legend(boot)}", "",
+              "| setting | seeds | - default | - Av-PBC |", "|---|---|---|---|"]
     diffs = {name: difference(name, default, Sample.of(values),
-                              Sample.of(scores.get(default, [])), boot)
-             for name, values in sorted(scores.items()) if name != default}
-    lines += [f"| {name} | {len(scores[name])} | {_diff_cell(diff, d)} |"
-              for name, diff in diffs.items()]
-    candidates = {name: values for name, values in scores.items()
+                              Sample.of(settings.get(default, [])), boot)
+             for name, values in sorted(settings.items()) if name != default}
+    for name, values in sorted(settings.items()):
+        to_default = _diff_cell(diffs[name], d) if name in diffs else "(the default)"
+        to_avpbc = _diff_cell(difference(name, "Av-PBC", Sample.of(values), unweighted, boot), d)
+        lines.append(f"| {name} | {len(values)} | {to_default} | {to_avpbc} |")
+    candidates = {name: values for name, values in settings.items()
                   if name.startswith(f"{cfg.calibration.candidates}, ")}
     lines.append("")
     if default in candidates and len(candidates) > 1:

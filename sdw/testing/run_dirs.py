@@ -28,13 +28,22 @@ def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
               error: str | None = None, overrides: list[str] | None = None) -> Path:
     """One job directory; eval.json only when `score` is set. `curve`: (step, elapsed seconds,
     normalised score) of every periodic evaluation; `references`: random_subset, whole_data_bc
-    and teacher scores (a list: one per student)."""
+    and teacher scores (a list: one per student); `overrides` of nested keys
+    (`synthetic.size=16`) also set them in .hydra/config.yaml, as Hydra does."""
     (job / ".hydra").mkdir(parents=True)
     config = {"seed": seed, "outer_steps": 100, "device": "cpu", "threads": 1,
               "method": method, "dataset": {"dataset_id": dataset},
               "outer_optim": {"name": outer_optim, "lr": 0.1}, "inner_optim": {"name": "sgd", "steps": 100},
               "synthetic": {"size": 256},
               "eval": {"every": 50, "students": 3, "episodes": 5, "last_k": 2}}
+    for override in overrides or []:
+        key, value = override.lstrip("+").split("=", 1)
+        if "." in key:
+            *parents, leaf = key.split(".")
+            node = config
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = yaml.safe_load(value)
     (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     hydra = {"hydra": {"run": {"dir": "outputs/runs/${now:%Y-%m-%d}"},
                        "job": {"name": "${hydra.runtime.output_dir}"},
@@ -72,7 +81,7 @@ def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
         (job / "weights.png").write_bytes(PNG_MAGIC)
     if score is not None:
         result = {"method": method, "dataset": dataset, "env_id": "Hopper-v4", "seed": seed,
-                  "size": 256, "outer_steps": 100, "standard": evaluation(score + 1.0),
+                  "size": config["synthetic"]["size"], "outer_steps": 100, "standard": evaluation(score + 1.0),
                   "last_k": {"k": 2, "steps": [50, 100], "normalised_mean": score},
                   "ensemble": None, "cross_architecture": {}, "cross_optimiser": {},
                   "references": {name: evaluation(value) for name, value in references.items()},
