@@ -189,8 +189,8 @@ def test_missing_parts_are_named_not_filled(page):
     assert "none.json` | | not run yet |" in section(page, "## Claim (d)")
     assert "Not run yet." in section(page, "## Synthetic budget")
     compute = section(page, "## Compute")
-    assert row(compute, "table1").startswith("| table1 | 27 | 0.49 |")  # 27 jobs x 66 s
-    assert row(compute, "budget").startswith("| budget | 0 | 0.00 | — |")
+    assert row(compute, "table1").startswith("| table1 | 27 | 0.49 | 66 |")  # 27 jobs x 66 s
+    assert row(compute, "budget").startswith("| budget | 0 | 0.00 | — | — |")
 
 
 def test_a_crossover_needs_both_leaders_ahead_beyond_the_seed_spread(page):

@@ -482,15 +482,16 @@ def _compute(sweeps: Sequence[Sweep]) -> list[str]:
              "Job seconds: the sum of the jobs' own wall clock (status.json timings, total); "
              "sweeps ran two 1-thread jobs at a time on 2 CPU cores, so the wall clock of a "
              "sweep is about half of it.", "",
-             "| sweep | jobs | job hours | first start | last finish | commits |",
-             "|---|---|---|---|---|---|"]
+             "| sweep | jobs | job hours | median job seconds | first start | last finish "
+             "| commits |", "|---|---|---|---|---|---|---|"]
     for sweep in sweeps:
-        done = [r for r in sweep.runs if r["time_total"] is not None]
-        seconds = sum(float(r["time_total"]) for r in done)
+        totals = [float(r["time_total"]) for r in sweep.runs if r["time_total"] is not None]
+        seconds = sum(totals)
+        median = f"{np.median(totals):.0f}" if totals else tables.MISSING
         starts = sorted(r["started"] for r in sweep.runs if r["started"])
         ends = sorted(r["finished"] for r in sweep.runs if r["finished"])
         commits = sorted({str(r["git_commit"])[:7] for r in sweep.runs if r["git_commit"]})
-        lines.append(f"| {sweep.name} | {len(sweep.runs)} | {seconds / 3600:.2f} | "
+        lines.append(f"| {sweep.name} | {len(sweep.runs)} | {seconds / 3600:.2f} | {median} | "
                      f"{starts[0] if starts else '—'} | {ends[-1] if ends else '—'} | "
                      f"{', '.join(commits) or '—'} |")
     return lines + [""]
