@@ -81,7 +81,8 @@ def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
         (job / "weights.png").write_bytes(PNG_MAGIC)
     if score is not None:
         result = {"method": method, "dataset": dataset, "env_id": "Hopper-v4", "seed": seed,
-                  "size": config["synthetic"]["size"], "outer_steps": 100, "standard": evaluation(score + 1.0),
+                  "size": config["synthetic"]["size"], "outer_steps": 100,
+                  "standard": evaluation(score + 1.0),
                   "last_k": {"k": 2, "steps": [50, 100], "normalised_mean": score},
                   "ensemble": None, "cross_architecture": {}, "cross_optimiser": {},
                   "references": {name: evaluation(value) for name, value in references.items()},
