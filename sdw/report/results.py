@@ -435,14 +435,13 @@ def _calibration(sweep: Sweep, cfg: DictConfig, scores: Scores, boot: Bootstrap,
     for run in sweep.runs:
         run.row["setting"] = calibration_setting(run)
     spec = tables.TableSpec(rows="setting", cols="dataset", decimals=d)
-    lines += [tables.to_markdown(tables.build_table(sweep.runs, spec)), ""]
+    table = tables.build_table(sweep.runs, spec)
+    lines += [tables.to_markdown(table), ""]
     settings: dict[str, list[float]] = defaultdict(list)
-    for run in sweep.runs:
-        if run["status"] == "done" and run["score"] is not None:
-            settings[run["setting"]].append(float(run["score"]))
+    for (name, _), cell in table.cells.items():
+        settings[name].extend(cell.values)
     default = cfg.calibration.default
-    datasets = sorted({run["dataset"] for run in sweep.runs})
-    unweighted = scores.get("Av-PBC", datasets[0]) if len(datasets) == 1 else Sample()
+    unweighted = scores.get("Av-PBC", table.cols[0]) if len(table.cols) == 1 else Sample()
     lines += [f"Differences to the default ({default}) and to Av-PBC without weights (ESS/N 1, "
               f"from the study's table1 sweep on the same dataset: {_mean(unweighted, d)} over "
               f"{unweighted.n} seeds): {_legend(boot)}", "",
