@@ -4,9 +4,9 @@
     python scripts/train_shipped_teachers.py ship [datasets ...]
     python scripts/train_shipped_teachers.py table
 
-`train` runs `train_teacher` with the documented configuration (conf/teacher/td3bc.yaml:
-TD3BCConfig(steps=50000), 10 evaluation episodes) on each dataset, `--jobs` processes with one
-torch thread each, into `--cache-dir`; a killed run resumes from its last checkpoint, and a
+`train` runs `train_teacher` with the documented configuration (TD3BCConfig(steps=200000),
+10 evaluation episodes every 20000 steps) on each dataset, `--jobs` processes with one torch
+thread each, into `--cache-dir`; a killed run resumes from its last checkpoint, and a
 finished teacher is not trained again, and one another `train` is training is skipped (a lock per
 dataset). Wall-clock seconds go to `<cache-dir>/timings.json`.
 `ship` stores each finished teacher's weights as float16 when its evaluation with float16 weights
@@ -32,16 +32,19 @@ STUDY_DATASETS = tuple(f"local-{env}-{level}" for env in ("hopper", "halfcheetah
 DEFAULT_CACHE = Path("outputs/shipped-teachers")
 
 
-STEPS = 50_000
-"""conf/teacher/td3bc.yaml's `steps`; the other training fields are TD3BCConfig's defaults."""
+STEPS = 200_000
+"""The shipped teachers' `steps` (docs/teachers.md, selection rule); the other training fields
+are TD3BCConfig's defaults."""
+EVAL_EVERY = 20_000
+"""Periodic 10-episode evaluations: the training curve of docs/teachers.md (not in the key)."""
 
 
 def teacher_config(steps: int = STEPS):
-    """The documented configuration (conf/teacher/td3bc.yaml), evaluated once at the end over
-    10 episodes (`eval_every` is not part of the cache key)."""
+    """The documented configuration (conf/teacher/td3bc.yaml), evaluated over 10 episodes every
+    EVAL_EVERY steps and at the end (`eval_every` is not part of the cache key)."""
     from sdw.teacher.td3bc import TD3BCConfig
 
-    return TD3BCConfig(steps=steps, eval_episodes=10, eval_every=0)
+    return TD3BCConfig(steps=steps, eval_episodes=10, eval_every=EVAL_EVERY)
 
 
 def cache_entry(dataset, cfg, cache_dir: Path) -> tuple[object, Path]:

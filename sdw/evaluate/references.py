@@ -8,7 +8,8 @@
   BC (Adam, `bc_lr`) on the whole qlearning view for `bc_steps` steps of `bc_batch_size` pairs
   (a CPU budget: CORL's BC runs 1M steps; see docs/distillation.md).
 - teacher: the teacher's deterministic policy, `students x episodes` episodes (its own
-  evaluation is reused when it has at least that many full-length episodes).
+  evaluation is reused when it has at least that many full-length episodes); `per_episode`
+  holds each episode's normalised score, the spread of the teacher's score.
 
 Each is cached as JSON under `cache_dir`, keyed by the dataset's content hash and every setting
 that changes the number, so a sweep computes each once per dataset.
@@ -161,7 +162,7 @@ def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, 
     scores = dataset.metadata.reference_scores
     own = getattr(teacher, "evaluation", None)
     if (own and protocol.max_episode_steps is None and len(own.get("returns") or []) >= needed):
-        return {**summarise(np.asarray(own["returns"])[None], scores),
+        return {**_per_episode(np.asarray(own["returns"]), scores),
                 "source": f"the teacher's own evaluation (seed {own.get('seed')})"}
     params = next(iter(getattr(teacher, "parameters", lambda: iter(()))()), None)
     teacher_device = params.device if params is not None else torch.device(device)
@@ -174,7 +175,14 @@ def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, 
     result = evaluate_policy(act, dataset.metadata.env_id, needed, protocol.seed,
                              normaliser=teacher.normaliser,
                              max_episode_steps=protocol.max_episode_steps)
-    return {**summarise(result.returns[None], scores), "source": "rollout"}
+    return {**_per_episode(result.returns, scores), "source": "rollout"}
+
+
+def _per_episode(returns: np.ndarray, scores) -> dict:
+    """One policy's summary with each episode's normalised score (None without reference scores)."""
+    return {**summarise(returns[None], scores),
+            "per_episode": [float(scores.normalise(r)) if scores is not None else None
+                            for r in returns]}
 
 
 def _teacher_identity(teacher: Teacher) -> dict | None:

@@ -48,12 +48,15 @@ class Curve:
 @dataclass
 class Run:
     """One job: its runs.csv row, its evaluation curve, the directory it was found under, and
-    each reference's per-student normalised scores (eval.json; not a runs.csv column)."""
+    each reference's per-student normalised scores (eval.json; not a runs.csv column), and the
+    map from its normalised scores to raw returns, (raw at 0, raw per point), read off the
+    (normalised, return) pairs of its evaluations (None when they do not fix it)."""
 
     row: dict[str, Any]
     curve: Curve
     root: Path
     references: dict[str, list[float]] = field(default_factory=dict)
+    return_map: tuple[float, float] | None = None
 
     def __getitem__(self, column: str) -> Any:
         return self.row.get(column)
@@ -174,7 +177,26 @@ def read_run(job: Path, root: Path) -> Run:
     references = {r: [float(x["normalised"]) for x in students if x.get("normalised") is not None]
                   for r in REFERENCES
                   if (students := _get(result, "references", r, "per_student"))}
-    return Run(row=row, curve=curve, root=root, references=references)
+    episodes = _get(result, "references", "teacher", "per_episode") or []
+    if episodes and all(e is not None for e in episodes):  # one policy: its episodes' spread
+        references["teacher"] = [float(e) for e in episodes]
+    return Run(row=row, curve=curve, root=root, references=references,
+               return_map=_return_map(result))
+
+
+def _return_map(result: dict) -> tuple[float, float] | None:
+    """(raw return at normalised 0, raw return per normalised point) from the two most distant
+    (normalised, return) pairs of eval.json's students: normalisation is affine per dataset."""
+    pairs = [(float(x["normalised"]), float(x["return"]))
+             for r in REFERENCES for x in (_get(result, "references", r, "per_student") or [])
+             if x.get("normalised") is not None and x.get("return") is not None]
+    if len(pairs) < 2:
+        return None
+    (n0, r0), (n1, r1) = min(pairs), max(pairs)
+    if n1 - n0 < 1e-6:
+        return None
+    slope = (r1 - r0) / (n1 - n0)
+    return r0 - slope * n0, slope
 
 
 def read_metrics(path: Path, problems: list[str]) -> tuple[Curve, int | None]:

@@ -7,6 +7,8 @@ papers' numbers on D4RL with their GPU configuration, not measurements of this p
 
 from __future__ import annotations
 
+import re
+
 ENVS = ("halfcheetah", "hopper", "walker2d")
 LEVELS = ("medium-replay", "medium", "medium-expert")
 LEVEL_SHORT = {"medium-replay": "M-R", "medium": "M", "medium-expert": "M-E"}
@@ -24,6 +26,10 @@ OBD_TABLE1: dict[str, dict[tuple[str, str], float]] = {
     method: dict(zip(_T1_ORDER, values)) for method, values in _T1.items()}
 """OBD Table 1 (256 pairs): method -> (env, level) -> score."""
 
+OBD_TABLE1_OFFLINE_RL: dict[tuple[str, str], float] = dict(zip(
+    _T1_ORDER, (45.8, 47.6, 50.8, 98.0, 56.4, 107.3, 87.4, 84.0, 109.0)))
+"""OBD Table 1's offline RL on the whole data (Cal-QL): the paper's teachers."""
+
 SDW_HEADLINE: dict[tuple[str, str], float] = {
     ("halfcheetah", "medium"): 39.5, ("hopper", "medium"): 38.4, ("hopper", "medium-expert"): 42.6}
 """SDW's reported scores where the reference notes have them (the rest are not public here)."""
@@ -34,3 +40,11 @@ OBD_TABLE5: dict[str, dict[int, float]] = {
     "walker2d": {16: 14.8, 32: 21.8, 64: 34.0, 128: 50.0, 256: 55.0},
 }
 """OBD Table 5: Av-PBC on medium-replay against the synthetic budget."""
+
+DATASET_PATTERN = re.compile(r"(halfcheetah|hopper|walker2d)\W+(medium-replay|medium-expert|medium)")
+
+
+def env_level(dataset: str | None) -> tuple[str, str] | None:
+    """("hopper", "medium-replay") from a dataset name such as sdw/hopper/medium-replay-v0."""
+    match = DATASET_PATTERN.search(str(dataset or ""))
+    return (match.group(1), match.group(2)) if match else None

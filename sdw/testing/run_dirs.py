@@ -25,11 +25,13 @@ def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
               references: dict[str, float | list[float]],
               objective: str = "avpbc", weighting: str = "none", density: str = "knn",
               outer_optim: str = "paper", score: float | None = None, ess: float | None = None,
-              error: str | None = None, overrides: list[str] | None = None) -> Path:
+              error: str | None = None, overrides: list[str] | None = None,
+              teacher_episodes: list[float] | None = None) -> Path:
     """One job directory; eval.json only when `score` is set. `curve`: (step, elapsed seconds,
     normalised score) of every periodic evaluation; `references`: random_subset, whole_data_bc
     and teacher scores (a list: one per student); `overrides` of nested keys
-    (`synthetic.size=16`) also set them in .hydra/config.yaml, as Hydra does."""
+    (`synthetic.size=16`) also set them in .hydra/config.yaml, as Hydra does;
+    `teacher_episodes`: the teacher reference's per-episode normalised scores."""
     (job / ".hydra").mkdir(parents=True)
     config = {"seed": seed, "outer_steps": 100, "device": "cpu", "threads": 1,
               "method": method, "dataset": {"dataset_id": dataset},
@@ -87,5 +89,7 @@ def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
                   "ensemble": None, "cross_architecture": {}, "cross_optimiser": {},
                   "references": {name: evaluation(value) for name, value in references.items()},
                   "weights": None if ess is None else {"ess_fraction": ess}}
+        if teacher_episodes is not None:
+            result["references"]["teacher"]["per_episode"] = list(teacher_episodes)
         (job / "eval.json").write_text(json.dumps(result))
     return job
