@@ -45,6 +45,41 @@ def test_uniform_weights_make_the_actor_clone_the_data(dataset):
     assert bc_mse(trainer.teacher, dataset) < before / 20
 
 
+def test_the_deterministic_actor_clones_the_data_by_weighted_squared_error(dataset):
+    """CORL's DeterministicPolicy (hopper medium, medium-replay): beta = 0 makes it plain MSE BC;
+    its actions are never sampled."""
+    cfg = replace(SMALL, steps=600, beta=0.0, deterministic_actor=True)
+    trainer = IQLTrainer(dataset, cfg)
+    before = bc_mse(trainer.teacher, dataset)
+    states, actions, _ = data_tensors(dataset)
+    trainer.step()
+    stats = trainer.pop_stats()
+    with torch.no_grad():  # the first step's actor loss was the (unweighted) squared error
+        trainer_fresh = IQLTrainer(dataset, cfg)
+        error = (trainer_fresh.teacher.actor(states)[0] - actions).square().sum(-1).mean()
+    assert stats["actor_loss"] > 0 and stats["actor_loss"] == pytest.approx(float(error), rel=0.5)
+    for _ in range(599):
+        trainer.step()
+    teacher = trainer.teacher
+    assert bc_mse(teacher, dataset) < before / 20
+    sampled = teacher.act(states, deterministic=False, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(sampled, teacher.act(states))
+
+
+def test_corl_per_dataset_configs_set_corls_exceptions():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(config_dir()), version_base=None):
+        defaults = compose("train_teacher", ["teacher=iql"]).teacher
+        medium = compose("train_teacher", ["teacher=iql-corl-hopper-medium"]).teacher
+        expert = compose("train_teacher", ["teacher=iql-corl-hopper-medium-expert"]).teacher
+    assert (defaults.normalize_reward, defaults.deterministic_actor, defaults.tau,
+            defaults.beta, defaults.expectile) == (False, False, 0.005, 3.0, 0.7)
+    assert (medium.normalize_reward, medium.deterministic_actor, medium.tau) == (True, True, 0.001)
+    assert (medium.beta, medium.expectile) == (3.0, 0.7)
+    assert (expert.beta, expert.expectile, expert.normalize_reward) == (6.0, 0.5, False)
+
+
 def test_value_fits_the_expectile_of_the_reward_when_discount_is_zero(dataset):
     """discount 0: Q -> r. The data's action is a function of the state, so the expectile of
     Q(s, a) over the data's actions at s is Q(s, a(s)) itself: V -> min_i Q'_i(s, a(s))."""

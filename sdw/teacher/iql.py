@@ -4,8 +4,11 @@ One step, in CORL's order: V(s) fits the `expectile` of min_i Q'_i(s, a) (target
 twin critics regress onto r + gamma * (1 - done) * V(s') (V before this step's update); the
 target critics move by `tau`; the Gaussian actor maximises
 exp(beta * (min_i Q'_i(s, a) - V(s))) (clipped at `max_exp_adv`) * log pi(a|s), its learning
-rate following a cosine schedule over `steps`. Rewards are scaled by
-1000 / (max - min episode return) when `normalize_reward` (CORL's setting for locomotion).
+rate following a cosine schedule over `steps`. With `deterministic_actor` (CORL's
+DeterministicPolicy, used on hopper medium and medium-replay) the actor is max_action *
+tanh(MLP(s)) and minimises the same weights times its squared error to the data's action.
+Rewards are scaled by 1000 / (max - min episode return) when `normalize_reward` (CORL does so on
+hopper medium and medium-replay only).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ REWARD_HORIZON = 1000
 
 @dataclass(frozen=True)
 class IQLConfig(OfflineRLConfig):
-    """IQL hyper-parameters; defaults are CORL's for the D4RL locomotion tasks, except `steps`."""
+    """IQL hyper-parameters; defaults are CORL's for most D4RL locomotion datasets, except
+    `steps` (conf/teacher/iql-corl-*.yaml hold CORL's per-dataset exceptions)."""
 
     ALGORITHM: ClassVar[str] = "iql"
     IMPLEMENTATION_VERSION: ClassVar[int] = 1
@@ -39,7 +43,8 @@ class IQLConfig(OfflineRLConfig):
     expectile: float = 0.7
     beta: float = 3.0
     max_exp_adv: float = 100.0
-    normalize_reward: bool = True
+    normalize_reward: bool = False
+    deterministic_actor: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,7 +76,8 @@ class IQLTeacher(OfflineTeacher):
 
     `act(s, deterministic=True)` is max_action * the Gaussian's mean; `act(s, deterministic=False)`
     samples the Gaussian, scales by max_action and clips to [-max_action, max_action] (as CORL's
-    `act` in training mode). `q(s, a)` is critic 1.
+    `act` in training mode), except with a deterministic actor, whose action is never sampled
+    (as CORL's DeterministicPolicy). `q(s, a)` is critic 1.
     """
 
     CONFIG = IQLConfig
@@ -87,7 +93,7 @@ class IQLTeacher(OfflineTeacher):
     def act(self, states: torch.Tensor, deterministic: bool = True,
             generator: torch.Generator | None = None) -> torch.Tensor:
         mean, log_std = self.actor(states)
-        if not deterministic:
+        if not deterministic and not self.cfg.deterministic_actor:
             noise = torch.randn(mean.shape, generator=generator, device=mean.device,
                                 dtype=mean.dtype)
             mean = mean + torch.exp(log_std) * noise
@@ -144,7 +150,11 @@ class IQLTrainer(OfflineTrainer):
         q = teacher.critic(sa)
         critic_loss = (q - (r + not_done * cfg.discount * next_v)).square().mean(dim=(1, 2)).mean()
         weights = torch.exp(cfg.beta * adv.detach()).clamp(max=cfg.max_exp_adv)[:, 0]
-        actor_loss = -(weights * teacher.actor.log_prob(s, a)).mean()
+        if cfg.deterministic_actor:
+            error = (teacher.max_action * teacher.actor(s)[0] - a).square().sum(-1)
+            actor_loss = (weights * error).mean()
+        else:
+            actor_loss = -(weights * teacher.actor.log_prob(s, a)).mean()
 
         optimizer = self.optimizers["all"]
         optimizer.zero_grad(set_to_none=True)
