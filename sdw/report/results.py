@@ -193,12 +193,12 @@ def _papers_check(test: Welch, d: int) -> list[str]:
              "teacher) and SDW's public headline scores, each a published mean taken as exact. "
              "A rule that called the papers' own data not reproduced would be the wrong rule.", "",
              "| claim | verdict | averaged | per unit |", "|---|---|---|---|"]
-    for claim in verdicts.paper_claims(test):
+    claims = verdicts.paper_claims(test)
+    for claim in claims:
         links = "; ".join(f"{n} {l.diff:+.{d}f}" if l.diff is not None else f"{n} —"
                           for n, l in zip(claim.link_names, claim.averaged)) or "—"
         lines.append(f"| {claim.title} | {claim.plain} | {links} | {claim.tally()} |")
-    flagged = sorted({u.name + f" ({u.flag})" for c in verdicts.paper_claims(test)[:1]
-                      for u in c.units if u.flag})
+    flagged = sorted(f"{u.name} ({u.flag})" for u in claims[0].units if u.flag)
     return lines + ["", "On the papers' data the premise fails on " + (", ".join(flagged) or
                     "no dataset") + ". SDW's medium-replay scores are not public here, so its "
                     "contrast has no verdict on the papers' data.", ""]

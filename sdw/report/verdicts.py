@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sdw.report import papers
-from sdw.report.claims import (HIGHER, LOWER, MISSING, TIE, TOO_FEW, Difference, Sample, Welch,
+from sdw.report.claims import (MISSING, TIE, TOO_FEW, Difference, Sample, Welch,
                                averaged_difference, chain_verdict, contrast, difference)
 
 RANDOM, BC, TEACHER = "Random subset", "BC (whole data)", "Teacher"
