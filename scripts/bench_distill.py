@@ -123,8 +123,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed outer steps first (>= 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--omp-wait-policy", choices=["passive", "active"], default=None,
-                   help="OMP_WAIT_POLICY of the runs (default: inherited); passive helps a lot "
-                        "when other jobs share the cores")
+                   help="OMP_WAIT_POLICY of the runs (default: inherited, else sdw's PASSIVE); "
+                        "passive helps a lot when other jobs share the cores")
     p.add_argument("--device", default="cpu")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -133,7 +133,7 @@ def main() -> None:
         print(json.dumps(run_one(config, int(n), method, args.steps, args.warmup, args.threads,
                                  args.device)))
         return
-    policy = args.omp_wait_policy or os.environ.get("OMP_WAIT_POLICY", "unset")
+    policy = args.omp_wait_policy or os.environ.get("OMP_WAIT_POLICY", "PASSIVE (sdw's default)")
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}, "
           f"OMP_WAIT_POLICY: {policy}")
     print(" ".join(f"{title:>{width}}" for title, width, _, _ in COLUMNS))

@@ -7,7 +7,7 @@ OMP_WAIT_POLICY=PASSIVE, which sdw sets unless the user exported a policy, and 1
 `scripts/bench_distill.py`'s paper configuration (200k states, `analytic`) once on the idle machine
 and once with `--busy` other processes spinning on a core each, in the same invocation, and prints
 the median seconds per outer step of each. The spinning setting under load runs `--active-steps`
-timed steps only: it takes about a minute per step there.
+timed steps only: beside heavier load than one spinner it can take tens of seconds per step.
 """
 
 from __future__ import annotations

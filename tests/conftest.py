@@ -5,9 +5,9 @@ import os
 
 os.environ["WANDB_MODE"] = "disabled"
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import pytest  # noqa: E402
+
+import sdw  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
