@@ -19,8 +19,8 @@ from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.student import student_policy, train_student
 from sdw.distill.synthetic import SyntheticSet
 from sdw.envs import make_env
-from sdw.evaluate.rollout import evaluate_policy
 from sdw.networks.actor import ActorConfig, build_actor
+from sdw.rollout import evaluate_policy
 
 DIMS = {"Hopper-v4": (11, 3), "HalfCheetah-v4": (17, 6), "Walker2d-v4": (17, 6)}
 

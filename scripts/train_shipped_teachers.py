@@ -3,6 +3,8 @@
     nice -n 5 python scripts/train_shipped_teachers.py train [--jobs 2] [datasets ...]
     python scripts/train_shipped_teachers.py ship [datasets ...]
     python scripts/train_shipped_teachers.py table
+    OMP_NUM_THREADS=1 python scripts/train_shipped_teachers.py premise [--jobs 2] [datasets ...]
+    python scripts/train_shipped_teachers.py curves
 
 `train` runs `train_teacher` with the documented configuration (TD3BCConfig(steps=200000),
 10 evaluation episodes every 20000 steps) on each dataset, `--jobs` processes with one torch
@@ -13,6 +15,11 @@ dataset). Wall-clock seconds go to `<cache-dir>/timings.json`.
 stays within `--tolerance` normalised points of the float32 one (float32 otherwise), and writes
 sdw/teacher/shipped/td3bc/<dataset hash>-<config hash>.pt with its .json summary. `table`
 prints the table of docs/teachers.md from the shipped summaries.
+`premise` runs the selection rule's checks on each shipped teacher (docs/teachers.md): its score
+on the study's 50-episode protocol against whole-data BC (`bc_students` students of
+conf/eval/standard.yaml, the study's reference, cached where `sdw-run` caches it) and the data's
+mean return, and whether its training curve has levelled off; one JSON per dataset goes to
+`--premise-dir` (committed). `curves` prints the premise table and the training curves.
 """
 
 from __future__ import annotations
@@ -30,6 +37,12 @@ from pathlib import Path
 STUDY_DATASETS = tuple(f"local-{env}-{level}" for env in ("hopper", "halfcheetah", "walker2d")
                        for level in ("medium", "medium-replay", "medium-expert"))
 DEFAULT_CACHE = Path("outputs/shipped-teachers")
+
+
+PREMISE_DIR = Path("results/teachers")
+LEVEL_WINDOW, LEVEL_TOLERANCE = 3, 5.0
+"""Levelled off: the mean of the last LEVEL_WINDOW evaluations is at most LEVEL_TOLERANCE
+normalised points above the mean of the LEVEL_WINDOW before them (docs/teachers.md)."""
 
 
 STEPS = 200_000
@@ -167,9 +180,124 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(f"\n{len(summaries)} teachers, {total / 2**20:.1f} MiB in total.")
 
 
+def training_curve(summary: dict) -> list[tuple[int, float]]:
+    """(step, 10-episode normalised score) of the periodic evaluations and the final one."""
+    points = [(h["step"], h["eval_normalised"]) for h in summary.get("history", [])
+              if h.get("eval_normalised") is not None]
+    final = summary.get("evaluation") or {}
+    if final.get("normalised_mean") is not None:
+        points.append((final["step"], final["normalised_mean"]))
+    return points
+
+
+def levelled_off(curve: list[tuple[int, float]]) -> dict:
+    """The rule's step 3 on a training curve: the last window's mean against the one before."""
+    scores = [score for _, score in curve]
+    if len(scores) < 2 * LEVEL_WINDOW:
+        return {"passed": None, "reason": f"fewer than {2 * LEVEL_WINDOW} evaluations"}
+    last = sum(scores[-LEVEL_WINDOW:]) / LEVEL_WINDOW
+    before = sum(scores[-2 * LEVEL_WINDOW:-LEVEL_WINDOW]) / LEVEL_WINDOW
+    return {"passed": last - before <= LEVEL_TOLERANCE, "last": last, "before": before,
+            "rise": last - before}
+
+
+def study_protocol():
+    """The study's evaluation protocol, student and inner optimiser (conf/eval/standard.yaml,
+    conf/student/mlp3x256.yaml, conf/inner_optim/sgd.yaml), as `sdw-run` builds them."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from sdw.config import config_dir
+
+    def build(name: str):
+        return instantiate(OmegaConf.load(config_dir() / f"{name}.yaml"))
+
+    return build("eval/standard"), build("student/mlp3x256"), build("inner_optim/sgd")
+
+
+def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict:
+    """The premise check of one dataset's shipped teacher, written to `<premise_dir>/<name>.json`."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import numpy as np
+    import torch
+
+    from sdw.atomic import atomic_write
+    from sdw.data.registry import load_dataset
+    from sdw.evaluate.references import reference_evaluations
+    from sdw.teacher.train import train_teacher
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(name)s: %(message)s")
+    dataset = load_dataset(name)
+    teacher = train_teacher(dataset, teacher_config(steps), None)  # shipped: nothing to train
+    protocol, student, inner = study_protocol()
+    cache = Path(os.environ.get("SDW_CACHE_DIR", "outputs/cache")) / "references"
+    refs = reference_evaluations(dataset, teacher, protocol, student, inner, 256, cache)
+    data = dataset.normalised_score(dataset.episode_returns(complete_only=True))
+    bc_students = [s["normalised"] for s in refs["whole_data_bc"]["per_student"]]
+    episodes = refs["teacher"]["per_episode"]
+    summary = {"history": teacher.history, "evaluation": teacher.evaluation}
+    result = {
+        "dataset": name, "dataset_hash": dataset.content_hash, "teacher_steps": steps,
+        "teacher": {"mean": float(np.mean(episodes)), "std": float(np.std(episodes)),
+                    "episodes": len(episodes), "per_episode": episodes},
+        "whole_data_bc": {"mean": float(np.mean(bc_students)), "std": float(np.std(bc_students)),
+                          "students": len(bc_students), "steps": protocol.bc_steps,
+                          "per_student": bc_students},
+        "data_mean": float(np.mean(data)),
+        "curve": training_curve(summary),
+    }
+    result["beats_bc"] = result["teacher"]["mean"] > result["whole_data_bc"]["mean"]
+    result["beats_data"] = result["teacher"]["mean"] > result["data_mean"]
+    result["levelled_off"] = levelled_off(result["curve"])
+    result["passed"] = bool(result["beats_bc"] and result["beats_data"]
+                            and result["levelled_off"]["passed"])
+    out = Path(premise_dir) / f"{name}.json"
+    atomic_write(out, lambda f: f.write(json.dumps(result, indent=1) + "\n"), "w")
+    return result
+
+
+def cmd_premise(args: argparse.Namespace) -> None:
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {name: pool.submit(premise_one, name, str(args.cache_dir), args.steps,
+                                     str(args.premise_dir)) for name in args.datasets}
+        for name, future in futures.items():
+            r = future.result()
+            print(f"{name}: teacher {r['teacher']['mean']:.1f}, whole-data BC "
+                  f"{r['whole_data_bc']['mean']:.1f}, data {r['data_mean']:.1f}, levelled off "
+                  f"{r['levelled_off']['passed']} -> {'passes' if r['passed'] else 'fails'}",
+                  flush=True)
+
+
+def cmd_curves(args: argparse.Namespace) -> None:
+    """The premise table and the training curves of docs/teachers.md, from `--premise-dir`."""
+    results = [json.loads((args.premise_dir / f"{name}.json").read_text())
+               for name in args.datasets if (args.premise_dir / f"{name}.json").exists()]
+    print("| dataset | teacher (50 episodes) | whole-data BC (students) | data | > BC | > data | "
+          "levelled off (rise) | premise |")
+    print("|---|---:|---:|---:|---|---|---|---|")
+    for r in results:
+        t, bc, level = r["teacher"], r["whole_data_bc"], r["levelled_off"]
+        rise = f" ({level['rise']:+.1f})" if level.get("rise") is not None else ""
+        print(f"| `{r['dataset']}` | {t['mean']:.1f} ± {t['std']:.1f} | {bc['mean']:.1f} ± "
+              f"{bc['std']:.1f} ({bc['students']}) | {r['data_mean']:.1f} | "
+              f"{'yes' if r['beats_bc'] else 'no'} | {'yes' if r['beats_data'] else 'no'} | "
+              f"{'yes' if level['passed'] else 'no'}{rise} | "
+              f"{'passes' if r['passed'] else '**fails**'} |")
+    if not results:
+        return
+    steps = [step for step, _ in results[0]["curve"]]
+    print("\n| dataset | " + " | ".join(f"{s // 1000}k" for s in steps) + " |")
+    print("|---|" + "---:|" * len(steps))
+    for r in results:
+        scores = dict(map(tuple, r["curve"]))
+        print(f"| `{r['dataset']}` | " + " | ".join(
+            f"{scores[s]:.1f}" if s in scores else "" for s in steps) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("train", "ship", "table"))
+    parser.add_argument("command", choices=("train", "ship", "table", "premise", "curves"))
     parser.add_argument("datasets", nargs="*", default=list(STUDY_DATASETS))
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--shipped-root", type=Path, default=None,
@@ -177,6 +305,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
     parser.add_argument("--steps", type=int, default=STEPS,
                         help="gradient steps (other values only to try the script out)")
+    parser.add_argument("--premise-dir", type=Path, default=PREMISE_DIR,
+                        help="where `premise` writes one JSON per dataset and `curves` reads them")
     parser.add_argument("--tolerance", type=float, default=1.0,
                         help="largest normalised-score change allowed to float16 weights")
     args = parser.parse_intermixed_args()
@@ -185,7 +315,8 @@ def main() -> None:
         from sdw.teacher.cache import SHIPPED_ROOT
 
         args.shipped_root = SHIPPED_ROOT
-    {"train": cmd_train, "ship": cmd_ship, "table": cmd_table}[args.command](args)
+    {"train": cmd_train, "ship": cmd_ship, "table": cmd_table, "premise": cmd_premise,
+     "curves": cmd_curves}[args.command](args)
 
 
 if __name__ == "__main__":

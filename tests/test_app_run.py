@@ -1,48 +1,21 @@
 """`sdw-run` end to end on a tiny real Hopper-v4 dataset: run directory, skip and resume (also
-after SIGKILL, bit for bit), named errors, a joblib sweep read back by `sdw-report`."""
+after SIGKILL, bit for bit, shown as interrupted meanwhile), named errors, a joblib sweep read back by `sdw-report`."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sdw.data.example import collect_random_transitions, write_d4rl_hdf5
+from run_cli import (TINY, cache_dir, data_file, run_dir, sdw_run,  # noqa: F401 (fixtures)
+                     start_run, wait_for_steps)
+
 from sdw.distill import SyntheticSet
-
-TINY = ["eval=quick", "checkpoint_every=2", "teacher.steps=40", "teacher.eval_episodes=1",
-        "teacher.hidden_dims=[16,16]", "objective.batch_size=128", "synthetic.size=16",
-        "inner_optim.steps=5", "student.hidden_sizes=[16,16]", "progress=false", "threads=1"]
-
-
-@pytest.fixture(scope="module")
-def data_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("data") / "hopper_random-tiny.hdf5"
-    write_d4rl_hdf5(path, collect_random_transitions("Hopper-v4", 2000, seed=0))
-    return path
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-def sdw_run(args: list[str], out: Path, cache: Path, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SDW_OUTPUT_DIR": str(out), "SDW_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-m", "sdw", *args], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600, **kwargs)
-
-
-def run_dir(out: Path, name: str = "default") -> Path:
-    (found,) = [p.parent.parent for p in (out / "runs" / name).glob("*/.hydra/config.yaml")]
-    return found
+from sdw.report.collect import run_status
 
 
 def test_a_run_writes_its_directory_and_a_rerun_skips_it(data_file, cache_dir, tmp_path):
@@ -77,22 +50,14 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_bits(data_file, cache_dir
     args = [f"dataset.path={data_file}", "outer_steps=12", *TINY, "inner_optim.steps=60"]
     whole = sdw_run(args, tmp_path / "whole", cache_dir)
     assert whole.returncode == 0, whole.stdout
-    env = {**os.environ, "SDW_OUTPUT_DIR": str(tmp_path / "killed"), "SDW_CACHE_DIR": str(cache_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "sdw", *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    metrics = None
-    while time.monotonic() < deadline and process.poll() is None:
-        found = list((tmp_path / "killed").glob("runs/default/*/metrics.jsonl"))
-        if found and found[0].read_text().count('"type": "step"') >= 5:
-            metrics = found[0]
-            break
-        time.sleep(0.02)
-    assert metrics is not None, "the run ended or stalled before step 5"
+    process = start_run(args, tmp_path / "killed", cache_dir)
+    killed_dir = wait_for_steps(process, tmp_path / "killed", 5)
     process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_dir = metrics.parent
-    assert json.loads((killed_dir / "status.json").read_text())["status"] == "running"
+    process.communicate()
+    metrics = killed_dir / "metrics.jsonl"
+    status = json.loads((killed_dir / "status.json").read_text())
+    assert status["status"] == "running" and status["pid"] == process.pid
+    assert run_status(killed_dir, status) == "interrupted"  # what sdw-report shows: no live holder
     assert not (killed_dir / "eval.json").exists()
 
     resumed = sdw_run(args, tmp_path / "killed", cache_dir)
@@ -155,8 +120,8 @@ def test_submitit_local_runs_a_sweep_job_like_slurm_would(data_file, cache_dir, 
 
 
 def test_the_override_check_knows_mandatory_keys_and_names_typos():
-    from sdw.app.overrides import check_overrides
     from sdw.errors import UserError
+    from sdw.overrides import check_overrides
 
     assert check_overrides("run", ["teacher=corl", "teacher.path=x.pt"]).teacher.path == "x.pt"
     with pytest.raises(UserError, match="teacher.path must be set"):

@@ -139,6 +139,21 @@ def bad_input_cases(tmp_path):
         arrays["next_observations"] = np.zeros((N, 17), np.float32)
         write_hdf5(path, arrays)
 
+    def next_obs_width(path):
+        arrays = known_arrays()
+        arrays["next_observations"] = np.zeros((N, 10), np.float32)
+        write_hdf5(path, arrays)
+
+    def reward_columns(path):
+        arrays = known_arrays()
+        arrays["rewards"] = np.zeros((N, 2), np.float32)
+        write_hdf5(path, arrays)
+
+    def action_size(path):
+        arrays = known_arrays()
+        arrays["actions"] = np.zeros((N, 6), np.float32)
+        write_hdf5(path, arrays)
+
     return [
         ("truncated", truncated, ["truncated or corrupt"]),
         ("corrupt", corrupt, ["truncated or corrupt", "download it again"]),
@@ -148,11 +163,17 @@ def bad_input_cases(tmp_path):
         ("obs size", wrong_obs_size, ["17 dimensions", "Hopper-v4 observes 11", "env_id"]),
         ("strings", strings, ["non-numeric dtype {'rewards': '|S1'}"]),
         ("group", group, ["['actions'] are HDF5 groups, not arrays"]),
+        ("next-obs width", next_obs_width, ["observations are 11-dimensional but next_observations "
+                                            "10-dimensional", "(10, 11) and (10, 10)"]),
+        ("reward columns", reward_columns, ["rewards must hold one value per transition",
+                                            "got shape (10, 2)"]),
+        ("action size", action_size, ["actions have 6 dimensions", "Hopper-v4 takes 3"]),
     ]
 
 
-@pytest.mark.parametrize("case", range(8), ids=["truncated", "corrupt", "missing-key", "lengths",
-                                                 "non-finite", "obs-size", "strings", "group"])
+@pytest.mark.parametrize("case", range(11), ids=["truncated", "corrupt", "missing-key", "lengths",
+                                                  "non-finite", "obs-size", "strings", "group",
+                                                  "next-obs-width", "reward-columns", "action-size"])
 def test_bad_files_fail_with_a_clear_message_and_write_nothing(tmp_path, case, isolated_data_dirs):
     _, write_bad, fragments = bad_input_cases(tmp_path)[case]
     path = tmp_path / "files" / "hopper_medium-v2.hdf5"

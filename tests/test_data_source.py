@@ -27,7 +27,10 @@ def test_an_absent_local_dataset_is_built_only_when_asked(build, expected, monke
     built = []
     monkeypatch.setattr(rebuild, "rebuild_local", built.append)
     with pytest.raises(DatasetError, match="sdw-collect mode=rebuild env=hopper"):
-        DatasetConfig(name="sdw/hopper/medium-v0", build=build).load()  # still absent afterwards
+        rebuild.load_or_build(DatasetConfig(name="sdw/hopper/medium-v0", build=build))  # still absent
+    assert built == expected
+    with pytest.raises(DatasetError, match="sdw-collect mode=rebuild env=hopper"):
+        DatasetConfig(name="sdw/hopper/medium-v0", build=True).load()  # the data layer never builds
     assert built == expected
 
 

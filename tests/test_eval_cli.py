@@ -10,7 +10,7 @@ from data_files import known_arrays, write_hdf5
 from sdw.data.dataset import StateNormaliser
 from sdw.data.scores import D4RL_REFERENCE_SCORES
 from sdw.distill.synthetic import SyntheticSet
-from sdw.evaluate.cli import artefact_reference_scores, main
+from sdw.app.eval_cli import artefact_reference_scores, main
 
 FAST = ["eval=quick", "student.hidden_sizes=[16,16]", "inner_optim.steps=5", "threads=1"]
 

@@ -15,9 +15,9 @@ from sdw.evaluate import protocol as protocol_module
 from sdw.evaluate import references as references_module
 from sdw.evaluate.protocol import EvalProtocol, last_k_mean
 from sdw.evaluate.references import reference_evaluations
-from sdw.evaluate.rollout import evaluate_policy
 from sdw.evaluate.summary import summarise
 from sdw.networks.actor import ActorConfig
+from sdw.rollout import evaluate_policy
 
 SCORES = ReferenceScores(0.0, 100.0, "test")
 STUDENT = ActorConfig(hidden_sizes=(16, 16))

@@ -3,6 +3,7 @@
 and the steps-to-score table on known curves."""
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sdw.app.hydra_app import split_argv
+from sdw.app.record import LOCK
+from sdw.hydra_app import split_argv
+from sdw.locks import exclusive
 from sdw.report.cli import main
 from sdw.testing import run_dirs
 from sdw.testing.run_dirs import PNG_MAGIC
@@ -112,8 +115,29 @@ def test_failed_and_unfinished_jobs_are_listed_with_dirs_and_errors(report):
     failed = sweep / job_name("Av-PBC", WALKER, 1)
     running = sweep / job_name("SDW (knn)", WALKER, 1)
     assert f"| Av-PBC | {WALKER} | 1 | failed | {failed} | {FAILED_ERROR} |" in text
-    assert f"| SDW (knn) | {WALKER} | 1 | running | {running} |  |" in text
+    # status.json says running, but no process holds the job's lock: it is shown as interrupted
+    assert (f"| SDW (knn) | {WALKER} | 1 | interrupted | {running} | process 4242 on node7 is "
+            "gone (last heartbeat 2026-11-30T18:05:00+00:00) |") in text
     assert (out / "report.md").read_text().count(FAILED_ERROR) == 1
+
+
+def test_a_running_job_is_running_only_while_its_process_holds_the_lock(sweep, tmp_path):
+    running = sweep / job_name("SDW (knn)", WALKER, 1)
+    with exclusive(running / LOCK, wait=False):
+        main([str(sweep), f"out={tmp_path / 'out'}"])
+    assert f"| SDW (knn) | {WALKER} | 1 | running | {running} |  |" in (
+        tmp_path / "out" / "table.md").read_text()
+
+
+def test_a_finished_job_found_stale_is_listed_as_stale(sweep, tmp_path):
+    job = sweep / job_name("Av-PBC", HOPPER, 0)
+    status = json.loads((job / "status.json").read_text())
+    status["stale"] = {"keys": ["eval.episodes"], "checked": "2026-12-02T10:00:00+00:00"}
+    (job / "status.json").write_text(json.dumps(status))
+    main([str(sweep), f"out={tmp_path / 'out'}"])
+    text = (tmp_path / "out" / "table.md").read_text()
+    assert (f"| Av-PBC | {HOPPER} | 0 | stale | {job} | other settings were launched here: "
+            "eval.episodes |") in text
 
 
 def test_a_seed_without_any_job_directory_is_listed(sweep, tmp_path):
@@ -147,8 +171,8 @@ def test_runs_csv_has_one_row_per_job(report):
     assert failed["last_eval_step"] == "50"
     running = by_dir[job_name("SDW (knn)", WALKER, 1)]
     assert (running["status"], running["score"], running["ref_teacher"]) == (
-        "running", "", "70.0")
-    assert sorted(r["status"] for r in rows) == ["done"] * 6 + ["failed", "running"]
+        "interrupted", "", "70.0")  # no live process holds its lock
+    assert sorted(r["status"] for r in rows) == ["done"] * 6 + ["failed", "interrupted"]
 
 
 def test_a_job_without_status_is_incomplete(tmp_path):

@@ -23,11 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 from sdw.analyze.metrics import COLUMNS, MetricsConfig, dataset_metrics
 from sdw.analyze.misalignment import MisalignmentConfig, curves, orderings, run_misalignment
 from sdw.analyze.plot import plot_misalignment
-from sdw.app.hydra_app import launch, task
 from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.data.registry import load_dataset
 from sdw.errors import UserError
+from sdw.hydra_app import launch, task
 
 log = logging.getLogger("sdw.analyze")
 PARTS = ("metrics", "misalignment")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,9 +13,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sdw.app.hydra_app import launch, task
+from sdw.app.record import RunLocked, StaleRun
 from sdw.app.run import run
+from sdw.app.signals import Interrupted
 from sdw.config import config_dir
+from sdw.hydra_app import launch, task
+from sdw.locks import describe
 
 log = logging.getLogger("sdw.run")
 
@@ -22,13 +27,24 @@ log = logging.getLogger("sdw.run")
 @task
 def _run_app(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
+    run_dir = hydra_cfg.runtime.output_dir
     try:
-        evaluation = run(cfg, Path(hydra_cfg.runtime.output_dir))
+        evaluation = run(cfg, Path(run_dir))
+    except Interrupted as e:
+        where = f" after outer step {e.step}" if e.step is not None else ""
+        print(f"interrupted by {signal.Signals(e.signum).name}{where}; the checkpoint is saved in "
+              f"{run_dir}: run the same command again to resume.", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
     except Exception as e:
         if hydra_cfg.mode != RunMode.MULTIRUN:
             raise
-        log.error("job %s failed (%s: %s); the other jobs go on, status.json has the error",
-                  hydra_cfg.runtime.output_dir, type(e).__name__, e)
+        if isinstance(e, RunLocked):
+            log.warning("job %s skipped: it is running in %s", run_dir, describe(e.holder))
+        elif isinstance(e, StaleRun):
+            log.error("job %s is stale: %s", run_dir, e)
+        else:
+            log.error("job %s failed (%s: %s); the other jobs go on, status.json has the error",
+                      run_dir, type(e).__name__, e)
         return None
     return evaluation["last_k"]["normalised_mean"]
 

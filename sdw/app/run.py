@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -13,12 +14,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from sdw.app.fingerprint import result_config
 from sdw.app.logger import RunLogger
 from sdw.app.record import (CHECKPOINT, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG, RunRecord,
                             write_json)
+from sdw.app.signals import Interrupted, StopRequest, stop_on_signals
+from sdw.collect.rebuild import load_or_build
 from sdw.data.dataset import OfflineDataset
 from sdw.density import build_state_weights
-from sdw.distill import StepInfo, SyntheticSet, checkpoint_step, distill
+from sdw.distill import DistillationStopped, StepInfo, SyntheticSet, checkpoint_step, distill
 from sdw.errors import UserError
 from sdw.evaluate.protocol import EvalProtocol, last_k_mean
 from sdw.evaluate.references import reference_evaluations
@@ -61,33 +65,47 @@ def check_run_settings(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, run_dir: Path) -> dict:
     """Distil and evaluate as `cfg` says, in `run_dir`; returns the eval.json document.
 
-    A finished run directory is not run again; an unfinished one resumes from its checkpoint.
+    One process at a time runs a directory (RunLocked for the second). A finished run of the
+    same settings is not run again; an unfinished one resumes from its checkpoint; one of other
+    settings is refused (StaleRun) unless `cfg.rerun`. SIGINT / SIGTERM save a checkpoint, mark
+    the run interrupted and raise `Interrupted`.
     """
     check_run_settings(cfg)
+    config = result_config(cfg)
     record = RunRecord(run_dir)
-    if record.done:
-        # Printed, not logged: Hydra's file handler would append it to the finished (and
-        # usually committed) run.log every time a sweep is relaunched.
-        print(f"already done: {run_dir / EVAL} (delete {run_dir} to run again)", flush=True)
-        return record.evaluation()
-    method = method_label(cfg)
-    record.start(method)
-    logger = RunLogger(instantiate(cfg.logger), run_dir, f"{cfg.name}/{run_dir.name}",
-                       OmegaConf.to_container(cfg, resolve=True))
-    try:
-        evaluation = _run(cfg, run_dir, record, logger, method)
-    except BaseException as e:
-        record.fail(e)
-        logger.finish(failed=True)
-        raise
-    record.finish(evaluation)
+    with record.lock(), stop_on_signals() as stop:
+        plan = record.check(config, cfg.outer_steps, bool(cfg.rerun))
+        if plan == "done":
+            # Printed, not logged: Hydra's file handler would append it to the finished (and
+            # usually committed) run.log every time a sweep is relaunched.
+            print(f"already done: {run_dir / EVAL} (rerun=true runs it again)", flush=True)
+            return record.evaluation()
+        if plan == "extend":
+            log.info("extending the finished run in %s to %d outer steps", run_dir,
+                     cfg.outer_steps)
+            (run_dir / EVAL).unlink()
+        method = method_label(cfg)
+        record.start(method, config)
+        logger = RunLogger(instantiate(cfg.logger), run_dir, f"{cfg.name}/{run_dir.name}",
+                           OmegaConf.to_container(cfg, resolve=True))
+        try:
+            evaluation = _run(cfg, run_dir, record, logger, method, stop)
+        except Interrupted as e:
+            record.interrupt(signal.Signals(e.signum).name, e.step)
+            logger.finish(failed=True)
+            raise
+        except BaseException as e:
+            record.fail(e)
+            logger.finish(failed=True)
+            raise
+        record.finish(evaluation)
     logger.summary({"score": evaluation["last_k"]["normalised_mean"]})
     logger.finish()
     return evaluation
 
 
 def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
-         method: str) -> dict:
+         method: str, stop: StopRequest) -> dict:
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     cache = Path(cfg.paths.cache_dir)
     objective, synthetic_cfg = instantiate(cfg.objective), instantiate(cfg.synthetic)
@@ -96,7 +114,7 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
     weighting = instantiate(cfg.weighting)
 
     with record.stage("dataset"):
-        dataset = instantiate(cfg.dataset).load()
+        dataset = load_or_build(instantiate(cfg.dataset))
     record.update(dataset={"name": dataset.metadata.name, "hash": dataset.content_hash,
                            "transitions": len(dataset.qlearning_view())})
     log.info("dataset %s: %d transitions (%s)", dataset.metadata.name,
@@ -122,7 +140,7 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
 
     with record.stage("distill"):
         synthetic = _distill(cfg, dataset, teacher, objective, synthetic_cfg, student, inner, outer,
-                             protocol, state_weights, run_dir, logger, method)
+                             protocol, state_weights, run_dir, logger, method, record, stop)
     synthetic.save(run_dir / SYNTHETIC)
 
     with record.stage("evaluate"):
@@ -142,8 +160,10 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
 
 def _distill(cfg: DictConfig, dataset: OfflineDataset, teacher, objective, synthetic_cfg, student,
              inner, outer, protocol: EvalProtocol, state_weights, run_dir: Path,
-             logger: RunLogger, method: str) -> SyntheticSet:
-    """The bi-level loop with a progress bar, metrics per step and evaluation every K steps."""
+             logger: RunLogger, method: str, record: RunRecord,
+             stop: StopRequest) -> SyntheticSet:
+    """The bi-level loop with a progress bar, metrics per step, evaluation every K steps and a
+    heartbeat; a signal is deferred to the end of the outer step it arrives in."""
     checkpoint = run_dir / CHECKPOINT
     start = checkpoint_step(checkpoint)
     rows = logger.metrics.keep_until(start)
@@ -171,16 +191,23 @@ def _distill(cfg: DictConfig, dataset: OfflineDataset, teacher, objective, synth
                      _fmt(last_score), time.perf_counter() - t0)
         bar.set_postfix(H=f"{info.outer_loss:.4g}", score=_fmt(last_score), refresh=False)
         bar.update(1)
+        record.beat()
 
     try:
-        return distill(dataset, teacher, objective=objective, student=student,
-                       synthetic=synthetic_cfg, inner=inner, outer=outer,
-                       outer_steps=cfg.outer_steps, seed=cfg.seed, device=cfg.device,
-                       state_weights=state_weights, method=method, callback=on_step,
-                       checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
-                       progress=False)
+        with stop.deferring():
+            synthetic = distill(dataset, teacher, objective=objective, student=student,
+                                synthetic=synthetic_cfg, inner=inner, outer=outer,
+                                outer_steps=cfg.outer_steps, seed=cfg.seed, device=cfg.device,
+                                state_weights=state_weights, method=method, callback=on_step,
+                                checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
+                                stop=stop, progress=False)
+    except DistillationStopped as e:
+        raise Interrupted(stop.signum, e.step) from None
     finally:
         bar.close()
+    if stop():  # the signal came in the last step: its checkpoint holds the whole run
+        raise Interrupted(stop.signum, cfg.outer_steps)
+    return synthetic
 
 
 def _fmt(score: float | None) -> str:

@@ -11,10 +11,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from sdw.app.hydra_app import launch, task
 from sdw.atomic import unwritable_reason
+from sdw.collect.rebuild import load_or_build
 from sdw.config import config_dir
 from sdw.errors import UserError
+from sdw.hydra_app import launch, task
 from sdw.teacher.build import build_teacher
 
 log = logging.getLogger("sdw.teacher")
@@ -28,7 +29,7 @@ def _teacher_app(cfg: DictConfig) -> None:
     reason = unwritable_reason(out) if out is not None else None
     if reason:
         raise UserError(f"out={out} cannot be written ({reason}); choose a writable out=PATH.")
-    dataset = instantiate(cfg.dataset).load()
+    dataset = load_or_build(instantiate(cfg.dataset))
     teacher = build_teacher(instantiate(cfg.teacher), dataset, Path(cfg.paths.cache_dir) / "teachers")
     if out is not None:
         teacher.save(out)

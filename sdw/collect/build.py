@@ -97,7 +97,7 @@ class ReplaySchedule:
 
 def reference_scores(zoo: Zoo, n_episodes: int, seed: int) -> tuple[float, float]:
     """(R_min, R_max): mean returns of the uniform random policy and the stochastic expert."""
-    from sdw.evaluate.rollout import evaluate_policy
+    from sdw.rollout import evaluate_policy
 
     expert, random = zoo.snapshot(zoo.expert_step), uniform_policy(zoo.env_id)
     results = []

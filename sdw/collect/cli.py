@@ -13,10 +13,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sdw.app.hydra_app import task
 from sdw.atomic import atomic_write, check_writable
 from sdw.collect.libm import pin_libm
 from sdw.config import config_dir
+from sdw.hydra_app import task
 
 log = logging.getLogger("sdw.collect")
 

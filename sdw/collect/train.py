@@ -215,7 +215,7 @@ class _Stop:
 
 def evaluate_snapshot(snapshot: ActorSnapshot, env_id: str, n_episodes: int) -> np.ndarray:
     """Returns of the deterministic (mean-action) actor over `n_episodes` seeded episodes."""
-    from sdw.evaluate.rollout import evaluate_policy
+    from sdw.rollout import evaluate_policy
 
     return evaluate_policy(snapshot.deterministic, env_id, n_episodes, seed=EVAL_SEED).returns
 

@@ -102,7 +102,7 @@ def best_sampling_snapshot(run: TrainingRun, snaps: list[SnapshotRecord], env_id
     """Mean returns, with sampled actions (as the datasets act), of the `n_candidates` snapshots
     with the best deterministic eval returns: a snapshot that is good with its mean action can
     still fall often when its actions are sampled."""
-    from sdw.evaluate.rollout import evaluate_policy
+    from sdw.rollout import evaluate_policy
 
     top = sorted(snaps, key=lambda s: (-s.eval_return, s.step))[:n_candidates]
     sampled = {}

@@ -12,7 +12,7 @@ import numpy as np
 from sdw.data.dataset import DatasetMetadata, OfflineDataset
 from sdw.data.errors import DatasetError
 from sdw.data.scores import D4RL_REFERENCE_SCORES
-from sdw.data.validate import validate_arrays
+from sdw.data.validate import SCALARS, validate_arrays
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 D4RL_ENVS = {"hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4"}
@@ -126,11 +126,12 @@ def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
             f"{path} is not a readable HDF5 file ({reason}); it is probably truncated or corrupt: "
             "delete it and download it again (or regenerate it)."
         ) from e
-    return {
-        "observations": arrays["observations"].astype(np.float32, copy=False),
-        "actions": arrays["actions"].astype(np.float32, copy=False),
-        "rewards": arrays["rewards"].astype(np.float32, copy=False).reshape(-1),
-        "next_observations": arrays["next_observations"].astype(np.float32, copy=False),
-        "terminals": arrays["terminals"].astype(bool).reshape(-1),
-        "timeouts": arrays["timeouts"].astype(bool).reshape(-1),
-    }
+    dtypes = {"rewards": np.float32, "terminals": bool, "timeouts": bool}
+    return {key: _column(arrays[key]).astype(dtypes[key], copy=False) if key in SCALARS else
+            arrays[key].astype(np.float32, copy=False) for key in REQUIRED_KEYS}
+
+
+def _column(values: np.ndarray) -> np.ndarray:
+    """A per-transition key as (N,): a (N, 1) column is flattened, other shapes are left for
+    `validate_arrays` to name."""
+    return values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values

@@ -45,10 +45,6 @@ class DatasetConfig:
         return D4RLSource(name=target, env_id=self.env_id)
 
     def load(self) -> OfflineDataset:
-        source = self.source()
-        if self.build and isinstance(source, MinariSource) and source.source == "local" \
-                and not source.is_present():
-            from sdw.collect.rebuild import rebuild_local
-
-            rebuild_local(source.dataset_id)
-        return source.load()
+        """The dataset, which must be present (`sdw.collect.rebuild.load_or_build` builds an
+        absent local one first when `build` is set)."""
+        return self.source().load()

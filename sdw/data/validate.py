@@ -23,8 +23,26 @@ def env_spaces(env_id: str) -> tuple[int, int]:
         env.close()
 
 
+VECTORS = ("observations", "next_observations", "actions")
+"""Keys holding one row vector per transition: shape (N, dim)."""
+SCALARS = ("rewards", "terminals", "timeouts")
+"""Keys holding one value per transition: shape (N,) (readers flatten a (N, 1) column first)."""
+
+
 def validate_arrays(arrays: dict[str, np.ndarray], origin: str, env_id: str | None) -> None:
-    """Raise `DatasetError` naming `origin`, the key and the fix on the first problem found."""
+    """Raise `DatasetError` naming `origin`, the key and the fix on the first problem found.
+
+    Every array's full shape is checked: against the others (one row per transition, states and
+    next states of one width) and, with `env_id`, against the env's observation and action sizes.
+    """
+    for key in SCALARS:
+        if arrays[key].ndim != 1:
+            raise DatasetError(
+                f"{origin}: {key} must hold one value per transition, shape (N,) or (N, 1), got "
+                f"shape {arrays[key].shape}. The file is inconsistent: regenerate or re-download it.")
+    for key in VECTORS:
+        if arrays[key].ndim != 2:
+            raise DatasetError(f"{origin}: {key} must be 2-D (N, dim), got shape {arrays[key].shape}.")
     lengths = {k: len(v) for k, v in arrays.items()}
     if len(set(lengths.values())) != 1:
         raise DatasetError(
@@ -33,9 +51,12 @@ def validate_arrays(arrays: dict[str, np.ndarray], origin: str, env_id: str | No
         )
     if lengths["observations"] == 0:
         raise DatasetError(f"{origin}: the dataset holds no transitions.")
-    for key in ("observations", "next_observations", "actions"):
-        if arrays[key].ndim != 2:
-            raise DatasetError(f"{origin}: {key} must be 2-D (N, dim), got shape {arrays[key].shape}.")
+    states, next_states = arrays["observations"].shape, arrays["next_observations"].shape
+    if states[1] != next_states[1]:
+        raise DatasetError(
+            f"{origin}: observations are {states[1]}-dimensional but next_observations "
+            f"{next_states[1]}-dimensional (shapes {states} and {next_states}); both hold states "
+            "of the same env. The file is inconsistent: regenerate or re-download it.")
     for key, arr in arrays.items():
         if arr.dtype == bool:
             continue
@@ -49,9 +70,9 @@ def validate_arrays(arrays: dict[str, np.ndarray], origin: str, env_id: str | No
     if env_id is None:
         return
     obs_dim, act_dim = env_spaces(env_id)
-    if arrays["observations"].shape[1] != obs_dim:
+    if states[1] != obs_dim:
         raise DatasetError(
-            f"{origin}: observations have {arrays['observations'].shape[1]} dimensions but the "
+            f"{origin}: observations and next_observations have {states[1]} dimensions but the "
             f"evaluation env {env_id} observes {obs_dim}. Set `env_id` to the env the data was "
             "collected in."
         )

@@ -20,6 +20,7 @@ from sdw.density.diagnostics import WeightDiagnostics, weight_diagnostics
 from sdw.density.registry import make_estimator, make_weighting
 from sdw.density.state_weights import StateWeights
 from sdw.density.weighting import WeightingScheme
+from sdw.locks import exclusive, lock_for
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def state_log_density(
 
     The cache is optional: one that cannot be written is reported before the estimate is computed,
     and a write that fails afterwards is reported; either way the log densities are returned.
+    Jobs asking for the same uncached density at once fit it once (the others wait for the lock).
     """
     states = density_states(dataset)
     cache = LogDensityCache(cache_dir) if cache_dir is not None and estimator.cached else None
@@ -56,6 +58,24 @@ def state_log_density(
                           "densities are computed but not cached. Set cache_dir to a writable "
                           "directory (or null).", stacklevel=2)
             cache = None
+    if cache is None:
+        return _fit(estimator, states)
+    with exclusive(lock_for(cache.path(key)), what=f"the {estimator.name} density"):
+        cached = cache.load(key, len(states))  # another job fitted it while this one waited
+        if cached is not None:
+            log.info("density: cache hit %s", cache.path(key))
+            return cached
+        values = _fit(estimator, states)
+        try:
+            log.info("density: cached at %s", cache.save(key, values))
+        except OSError as e:
+            warnings.warn(f"could not write the density cache file {cache.path(key)} ({e}); the "
+                          "log densities are returned but not cached.", stacklevel=2)
+    return values
+
+
+def _fit(estimator: DensityEstimator, states: np.ndarray) -> np.ndarray:
+    """The estimator's log density of every state, checked finite."""
     start = time.perf_counter()
     values = estimator.fit(states).fitted_log_density()
     log.info("density: %s on %d x %d states in %.1f s", estimator.name, *states.shape,
@@ -64,12 +84,6 @@ def state_log_density(
     if bad.any():
         raise DensityError(f"density {estimator.name}: {int(bad.sum())} of {len(values)} log densities "
                            f"are not finite (first at state {int(np.flatnonzero(bad)[0])}).")
-    if cache is not None:
-        try:
-            log.info("density: cached at %s", cache.save(key, values))
-        except OSError as e:
-            warnings.warn(f"could not write the density cache file {cache.path(key)} ({e}); the log "
-                          "densities are returned but not cached.", stacklevel=2)
     return values
 
 

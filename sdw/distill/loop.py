@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 import time
@@ -24,6 +25,8 @@ from sdw.distill.sampler import OuterBatchSampler
 from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
 from sdw.networks.actor import ActorConfig, build_actor
 from sdw.teacher.base import Teacher
+
+log = logging.getLogger(__name__)
 
 StateWeights = Callable[[torch.Tensor], torch.Tensor]
 """indices (B,) into the qlearning view of D_off, on the distillation device -> weights (B,)."""
@@ -74,7 +77,7 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
             meta_gradient: str = "analytic", state_weights: StateWeights | None = None,
             method: str | None = None, callback: Callable[[StepInfo], None] | None = None,
             checkpoint: str | Path | None = None, checkpoint_every: int = 500,
-            progress: bool = True) -> SyntheticSet:
+            stop: Callable[[], bool] | None = None, progress: bool = True) -> SyntheticSet:
     """Distil `dataset` (its qlearning view, states normalised) into a synthetic set.
 
     Each outer step: draw an outer batch of real states; train a fresh student for
@@ -86,7 +89,9 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
     `state_weights(indices)` (SDW) returns one weight per sampled state. `method` names the
     result in the artefact (default: the objective's name). With `checkpoint`, the run's state
     is saved there every `checkpoint_every` steps and a run started with an existing
-    checkpoint of the same configuration resumes from it. torch's global RNG is seeded with
+    checkpoint of the same configuration resumes from it (a damaged one is set aside, with a
+    warning, for the one before it or a fresh start). When `stop()` turns true after an outer
+    step, the state is saved to `checkpoint` and `DistillationStopped` raised. torch's global RNG is seeded with
     `seed` (teachers draw sampled actions from it). A non-finite loss, gradient or synthetic set
     stops the run with `DistillationDiverged`; the last checkpoint (all finite) is kept.
     """
@@ -128,9 +133,10 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
                             method, config, info or {})
 
     start = 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        start = _resume(Path(checkpoint), config, syn_states, syn_actions, outer_optimizer,
-                        schedule, sampler, generator, device)
+    state = load_checkpoint(checkpoint) if checkpoint is not None else None
+    if state is not None:
+        start = _resume(state, Path(checkpoint), config, syn_states, syn_actions,
+                        outer_optimizer, schedule, sampler, generator, device)
 
     # ---- the bi-level loop
     seconds, last = [], {"outer_loss": float("nan"), "inner_loss": float("nan")}
@@ -168,10 +174,13 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
         if callback is not None:
             callback(StepInfo(step + 1, last["outer_loss"], last["inner_loss"], grad_norm,
                               seconds[-1], snapshot))
+        stopping = stop is not None and stop() and step + 1 < outer_steps
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0
-                                       or step + 1 == outer_steps):
+                                       or step + 1 == outer_steps or stopping):
             _save_checkpoint(Path(checkpoint), step + 1, config, syn_states, syn_actions,
                              outer_optimizer, schedule, sampler, generator, device)
+        if stopping:
+            raise DistillationStopped(step + 1, checkpoint)
 
     return snapshot({"outer_steps": outer_steps, **last,
                      "median_seconds_per_step": statistics.median(seconds) if seconds else None})
@@ -179,6 +188,15 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
 
 class DistillationDiverged(RuntimeError):
     """The outer loss, its gradient or the synthetic set became non-finite."""
+
+
+class DistillationStopped(RuntimeError):
+    """`stop()` asked the loop to stop; `step` outer steps are saved in `checkpoint`."""
+
+    def __init__(self, step: int, checkpoint: str | Path | None) -> None:
+        self.step, self.checkpoint = step, checkpoint
+        saved = f"saved in {checkpoint}" if checkpoint is not None else "not saved (no checkpoint)"
+        super().__init__(f"distillation stopped after outer step {step}, {saved}")
 
 
 def _check_finite(step: int, value: torch.Tensor | float, grad_norm: float,
@@ -194,12 +212,47 @@ def _check_finite(step: int, value: torch.Tensor | float, grad_norm: float,
         "Q values (objective avpbc multiplies by them).")
 
 
-def checkpoint_step(path: str | Path) -> int:
-    """Outer steps done by the distillation checkpoint at `path` (0 when there is none)."""
+def previous_checkpoint(path: str | Path) -> Path:
+    """Where the checkpoint before the current one is kept (`checkpoint.prev.pt`)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def load_checkpoint(path: str | Path) -> dict | None:
+    """The checkpoint at `path`, or None when there is none.
+
+    One that cannot be read (cut short, overwritten) is renamed to `<name>.damaged` with a
+    warning, and the one before it (`previous_checkpoint`) takes its place when it reads; else
+    None, and the run starts afresh.
+    """
     path = Path(path)
     if not path.exists():
-        return 0
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any unreadable file is set aside the same way
+        damaged = path.with_name(path.name + ".damaged")
+        path.replace(damaged)
+        previous = previous_checkpoint(path)
+        try:
+            state = torch.load(previous, map_location="cpu", weights_only=True)
+        except Exception:
+            log.warning("checkpoint %s cannot be read (%s: %s); set aside as %s, and no earlier "
+                        "checkpoint reads: the distillation starts afresh", path, type(e).__name__,
+                        e, damaged)
+            return None
+        previous.replace(path)
+        log.warning("checkpoint %s cannot be read (%s: %s); set aside as %s, resuming from the "
+                    "one before it (outer step %d)", path, type(e).__name__, e, damaged,
+                    state["step"])
+        return state
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """Outer steps done by the distillation checkpoint at `path` (0 when there is none; a
+    damaged one is handled as by `load_checkpoint`)."""
+    state = load_checkpoint(path)
+    return 0 if state is None else int(state["step"])
 
 
 def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
@@ -217,22 +270,21 @@ def _save_checkpoint(path: Path, step: int, config: dict, syn_states: torch.Tens
              "actions": syn_actions.detach().cpu(), "optimizer": optimizer.state_dict(),
              "schedule": schedule.state_dict(), "sampler": sampler.state_dict(),
              "rng": _rng_states(generator, device)}
+    if path.exists():
+        path.replace(previous_checkpoint(path))
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def _resume(path: Path, config: dict, syn_states: torch.Tensor, syn_actions: torch.Tensor,
-            optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler,
-            sampler: OuterBatchSampler, generator: torch.Generator, device: torch.device) -> int:
-    """Restore a checkpoint of this configuration; returns the number of steps it had done.
+def _resume(state: dict, path: Path, config: dict, syn_states: torch.Tensor,
+            syn_actions: torch.Tensor, optimizer: torch.optim.Optimizer,
+            schedule: torch.optim.lr_scheduler.LRScheduler, sampler: OuterBatchSampler,
+            generator: torch.Generator, device: torch.device) -> int:
+    """Restore checkpoint `state` (read from `path`) of this configuration; returns the number
+    of steps it had done.
 
     Only `outer_steps` may differ, so a finished run can be extended, unless the outer lr
     follows a schedule over `outer_steps`.
     """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # any unreadable file gets the same advice
-        raise ValueError(f"cannot read distillation checkpoint {path} ({e}); delete it to start "
-                         "afresh.") from e
     extendable = config["outer_optim"]["schedule"] == "constant"
     keys = sorted(k for k in config if not (extendable and k == "outer_steps")
                   and state["config"].get(k) != config[k])

@@ -20,12 +20,11 @@ from sdw.data.scores import ReferenceScores
 from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.student import student_policy, train_student
 from sdw.distill.synthetic import SyntheticSet
-from sdw.evaluate.references import reference_evaluations
-from sdw.evaluate.rollout import ActFn, evaluate_policy
+from sdw.rollout import ActFn, evaluate_policy
 from sdw.evaluate.summary import summarise
 from sdw.networks.actor import ActorConfig
 
-__all__ = ["EvalProtocol", "last_k_mean", "reference_evaluations"]
+__all__ = ["EvalProtocol", "last_k_mean"]
 
 ENSEMBLE_SEED_OFFSET = 10_000
 """Ensemble members draw seeds from seed + 10,000 on, apart from the standard students'."""

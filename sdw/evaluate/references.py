@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,13 +32,11 @@ from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.loop import real_pairs
 from sdw.distill.student import student_policy, train_student
 from sdw.distill.synthetic import SyntheticConfig, SyntheticSet, initial_pairs
-from sdw.evaluate.rollout import evaluate_policy
 from sdw.evaluate.summary import summarise
+from sdw.locks import exclusive, lock_for
 from sdw.networks.actor import ActorConfig
+from sdw.rollout import evaluate_policy
 from sdw.teacher.base import Teacher
-
-if TYPE_CHECKING:  # protocol.py imports this module
-    from sdw.evaluate.protocol import EvalProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -85,23 +82,37 @@ def reference_evaluations(dataset: OfflineDataset, teacher: Teacher | None,
 
 
 def _cached(cache_dir: str | Path | None, kind: str, key: dict, compute) -> dict | None:
-    """The cached result for `key`, else `compute()`, written atomically to the cache."""
+    """The cached result for `key`, else `compute()`, written atomically to the cache; jobs
+    asking for the same uncached reference at once compute it once (the others wait)."""
     if cache_dir is None:
         return compute()
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"{kind}-{digest}.json"
-    if path.exists():
-        try:
-            entry = json.loads(path.read_text())
-            if entry["key"] == json.loads(json.dumps(key)):
-                logger.info("reference %s from cache %s", kind, path)
-                return entry["result"]
-        except (ValueError, KeyError) as e:
-            logger.warning("ignoring unreadable reference cache %s (%s)", path, e)
-    result = compute()
-    atomic_write(path, lambda f: json.dump({"key": key, "result": result}, f, indent=1),
-                 mode="w")
+    found = _read_cached(path, kind, key)
+    if found is not None:
+        return found["result"]
+    with exclusive(lock_for(path), what=f"the {kind} reference"):
+        found = _read_cached(path, kind, key)  # another job computed it while this one waited
+        if found is not None:
+            return found["result"]
+        result = compute()
+        atomic_write(path, lambda f: json.dump({"key": key, "result": result}, f, indent=1),
+                     mode="w")
     return result
+
+
+def _read_cached(path: Path, kind: str, key: dict) -> dict | None:
+    """The cache entry at `path` when it holds `key` ({"result": ...}), else None."""
+    if not path.exists():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+        if entry["key"] == json.loads(json.dumps(key)):
+            logger.info("reference %s from cache %s", kind, path)
+            return entry
+    except (ValueError, KeyError) as e:
+        logger.warning("ignoring unreadable reference cache %s (%s)", path, e)
+    return None
 
 
 class _RealPairs:

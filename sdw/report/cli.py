@@ -2,7 +2,7 @@
 
 Bare paths on the command line become a `dirs=[...]` override before Hydra parses it, so
 `sdw-report A B out=X` and `sdw-report dirs=[A,B] out=X` are the same command. Overrides are
-checked and errors reported as in every sdw app (sdw/app/hydra_app.py).
+checked and errors reported as in every sdw app (sdw/hydra_app.py).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sdw.app.hydra_app import launch, task
 from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.errors import UserError
+from sdw.hydra_app import launch, task
 from sdw.report import plots, speed, tables
 from sdw.report.collect import Run, check_columns, collect_runs, label, status_counts, write_runs_csv
 from sdw.report.curves import CURVE_STATUSES, grouped_curves

@@ -19,8 +19,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from sdw.app.record import LOCK
 from sdw.atomic import atomic_write
 from sdw.errors import UserError
+from sdw.locks import held
 
 log = logging.getLogger("sdw.report")
 
@@ -116,6 +118,29 @@ def is_run_job(job: Path) -> bool:
     return isinstance(config, dict) and "outer_steps" in config
 
 
+def run_status(job: Path, status: dict) -> str:
+    """status.json's status, except: `interrupted` for a `running` job no live process holds
+    (killed, or its machine gone), `stale` for a finished job a later launch found to hold other
+    settings than its config (docs/experiments.md), `incomplete` without a status."""
+    value = status.get("status") or "incomplete"
+    if value == "running" and not held(job / LOCK):
+        return "interrupted"
+    if value == "done" and status.get("stale"):
+        return "stale"
+    return value
+
+
+def _status_note(job: Path, status: dict) -> str | None:
+    """Why `run_status` changed the recorded status, for the `error` column."""
+    value = run_status(job, status)
+    if value == "interrupted" and status.get("status") == "running":
+        return (f"process {status.get('pid', '?')} on {status.get('host', '?')} is gone (last "
+                f"heartbeat {status.get('heartbeat') or status.get('started') or 'unknown'})")
+    if value == "stale":
+        return f"other settings were launched here: {', '.join(status['stale']['keys'])}"
+    return None
+
+
 def read_run(job: Path, root: Path) -> Run:
     """One job directory -> its row (see FIXED_COLUMNS) and evaluation curve."""
     problems: list[str] = []
@@ -133,8 +158,8 @@ def read_run(job: Path, root: Path) -> Run:
                if not str(group).startswith("hydra/")}
     row: dict[str, Any] = {
         "run_dir": str(job),
-        "status": status.get("status") or "incomplete",
-        "error": status.get("error"),
+        "status": run_status(job, status),
+        "error": status.get("error") or _status_note(job, status),
         "method": status.get("method") or result.get("method") or config.get("method"),
         "dataset": (_get(status, "dataset", "name") or result.get("dataset")
                     or choices.get("dataset")),

@@ -10,7 +10,8 @@ import numpy as np
 
 from sdw.report.collect import Curve, Run, label
 
-CURVE_STATUSES = {"done": ("done",), "all": ("done", "failed", "running", "incomplete")}
+CURVE_STATUSES = {"done": ("done",),
+                  "all": ("done", "failed", "running", "interrupted", "stale", "incomplete")}
 
 
 @dataclass

@@ -20,7 +20,8 @@ from sdw.atomic import unwritable_reason
 from sdw.data.dataset import OfflineDataset
 from sdw.data.scores import ReferenceScores
 from sdw.envs import make_env
-from sdw.evaluate.rollout import evaluate_policy
+from sdw.locks import exclusive, lock_for
+from sdw.rollout import evaluate_policy
 from sdw.teacher.cache import (RECORD_FORMAT, RECORD_FORMAT_VERSION, SHIPPED_ROOT, TeacherCache,
                                atomic_torch_save, read_record)
 from sdw.teacher.iql import IQLTrainer
@@ -200,7 +201,8 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
     (eval mode, no gradients), on `cfg.device`, with `evaluation` holding its normalised score.
     A cache that cannot be written is reported before training and the teacher returned
     uncached; a run whose losses or weights go non-finite raises `TeacherDivergedError` and
-    leaves nothing in the cache.
+    leaves nothing in the cache. Jobs asking for the same uncached teacher at once train it once:
+    the others wait for the first one's lock and load its result.
     """
     cfg = as_config(cfg)
     meta = dataset.metadata
@@ -219,7 +221,18 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
                           header, cfg, dataset, shipped=True)
     if teacher is not None:
         return teacher
+    if cache is None:
+        return _train(dataset, cfg, header, None, None)
+    with exclusive(lock_for(entry),
+                   what=f"the {cfg.ALGORITHM} teacher of {meta.name}"):
+        teacher = _from_cache(cache, entry, header, cfg, dataset)  # another job trained it meanwhile
+        return teacher if teacher is not None else _train(dataset, cfg, header, cache, entry)
 
+
+def _train(dataset: OfflineDataset, cfg: OfflineRLConfig, header: dict,
+           cache: TeacherCache | None, entry: Path | None) -> OfflineTeacher:
+    """Train (or resume from the cache's checkpoint) and cache the teacher of `train_teacher`."""
+    meta = dataset.metadata
     trainer = TRAINERS[cfg.ALGORITHM](dataset, cfg)
     if cache is not None:
         _resume(cache, entry, header, trainer)

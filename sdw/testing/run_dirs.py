@@ -77,6 +77,8 @@ def write_job(job: Path, *, method: str, dataset: str, seed: int, status: str,
         "weights": weights,
         "timings": {"dataset": 1.0, "teacher": 2.0, "weights": 3.0, "distill": 50.0,
                     "evaluate": 10.0, "total": 66.0}}
+    if status == "running":  # what `RunRecord.start` and `beat` write
+        status_doc.update(pid=4242, host="node7", heartbeat="2026-11-30T18:05:00+00:00")
     (job / "status.json").write_text(json.dumps(status_doc))
     if weights is not None:
         (job / "weights.json").write_text(json.dumps(weights))

@@ -6,7 +6,7 @@ import pytest
 from sdw.data.dataset import StateNormaliser
 from sdw.data.scores import ReferenceScores
 from sdw.envs import make_env
-from sdw.evaluate.rollout import evaluate_policy
+from sdw.rollout import evaluate_policy
 
 
 def linear_policy(obs: np.ndarray) -> np.ndarray:

@@ -18,17 +18,19 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from sdw.app.hydra_app import launch, task
 from sdw.app.record import SYNTHETIC
 from sdw.atomic import atomic_write
+from sdw.collect.rebuild import load_or_build
 from sdw.config import config_dir
 from sdw.data.minari_source import minari_data_path
 from sdw.data.scores import D4RL_REFERENCE_SCORES, ReferenceScores
 from sdw.distill.synthetic import SyntheticSet
 from sdw.errors import UserError
-from sdw.evaluate.protocol import EvalProtocol, reference_evaluations
+from sdw.evaluate.protocol import EvalProtocol
 from sdw.evaluate.references import KINDS as REFERENCE_KINDS
+from sdw.evaluate.references import reference_evaluations
 from sdw.evaluate.summary import describe
+from sdw.hydra_app import launch, task
 
 log = logging.getLogger("sdw.eval")
 
@@ -71,7 +73,7 @@ def evaluate_artefact(cfg: DictConfig) -> dict:
     student, inner = instantiate(cfg.student), instantiate(cfg.inner_optim)
     _note_recipe_change(synthetic, student.to_dict(), inner.to_dict())
 
-    dataset = instantiate(cfg.dataset).load() if cfg.get("dataset") else None
+    dataset = load_or_build(instantiate(cfg.dataset)) if cfg.get("dataset") else None
     if dataset is not None:
         if dataset.content_hash != synthetic.dataset_hash:
             log.warning("dataset %s (hash %s) is not the set's dataset %s (hash %s): its "

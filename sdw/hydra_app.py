@@ -1,5 +1,5 @@
 """What every sdw Hydra app shares: the command line split and checked before any work
-(`sdw.app.overrides`), bad input as one paragraph and exit code 2, the run-directory name resolver."""
+(`sdw.overrides`), bad input as one paragraph and exit code 2, the run-directory name resolver."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import TypeVar
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from sdw.app.overrides import check_overrides
 from sdw.errors import UserError
+from sdw.overrides import check_overrides
 
 log = logging.getLogger("sdw")
 T = TypeVar("T")
