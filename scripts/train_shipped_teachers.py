@@ -17,7 +17,7 @@ sdw/teacher/shipped/td3bc/<dataset hash>-<config hash>.pt with its .json summary
 prints the table of docs/teachers.md from the shipped summaries.
 `premise` runs the selection rule's checks on each shipped teacher (docs/teachers.md): its score
 on the study's 50-episode protocol against whole-data BC (`bc_students` students of
-conf/eval/standard.yaml, the study's reference, cached where `sdw-run` caches it) and the data's
+conf/eval/local.yaml, the study's reference, cached where `sdw-run` caches it) and the data's
 mean return, and whether its training curve has levelled off; one JSON per dataset goes to
 `--premise-dir` (committed). `curves` prints the premise table and the training curves.
 """
@@ -40,6 +40,8 @@ DEFAULT_CACHE = Path("outputs/shipped-teachers")
 
 
 PREMISE_DIR = Path("results/teachers")
+STUDY_EXPERIMENT = "obd-table1-local"
+"""Whose evaluation protocol the premise check uses (every -local experiment shares it)."""
 LEVEL_WINDOW, LEVEL_TOLERANCE = 3, 5.0
 """Levelled off: the mean of the last LEVEL_WINDOW evaluations is at most LEVEL_TOLERANCE
 normalised points above the mean of the LEVEL_WINDOW before them (docs/teachers.md)."""
@@ -202,17 +204,15 @@ def levelled_off(curve: list[tuple[int, float]]) -> dict:
 
 
 def study_protocol():
-    """The study's evaluation protocol, student and inner optimiser (conf/eval/standard.yaml,
-    conf/student/mlp3x256.yaml, conf/inner_optim/sgd.yaml), as `sdw-run` builds them."""
+    """The study's evaluation protocol, student, inner optimiser and synthetic-set size, composed
+    as `sdw-run experiment=STUDY_EXPERIMENT` composes them (conf/eval/local.yaml)."""
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    from sdw.config import config_dir
+    from sdw.overrides import check_overrides
 
-    def build(name: str):
-        return instantiate(OmegaConf.load(config_dir() / f"{name}.yaml"))
-
-    return build("eval/standard"), build("student/mlp3x256"), build("inner_optim/sgd")
+    cfg = check_overrides("run", [f"experiment={STUDY_EXPERIMENT}"])
+    return (instantiate(cfg.eval), instantiate(cfg.student), instantiate(cfg.inner_optim),
+            int(cfg.synthetic.size))
 
 
 def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict:
@@ -230,9 +230,9 @@ def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(name)s: %(message)s")
     dataset = load_dataset(name)
     teacher = train_teacher(dataset, teacher_config(steps), None)  # shipped: nothing to train
-    protocol, student, inner = study_protocol()
+    protocol, student, inner, size = study_protocol()
     cache = Path(os.environ.get("SDW_CACHE_DIR", "outputs/cache")) / "references"
-    refs = reference_evaluations(dataset, teacher, protocol, student, inner, 256, cache)
+    refs = reference_evaluations(dataset, teacher, protocol, student, inner, size, cache)
     data = dataset.normalised_score(dataset.episode_returns(complete_only=True))
     bc_students = [s["normalised"] for s in refs["whole_data_bc"]["per_student"]]
     episodes = refs["teacher"]["per_episode"]
