@@ -100,6 +100,16 @@ def split_argv(argv: Sequence[str], positional: str | None = None) -> tuple[list
     return overrides, flags
 
 
+def _flag_values(flags: Sequence[str], names: tuple[str, ...]) -> list[str]:
+    """The values given to any of `names` (`-cd DIR`, `--config-dir DIR`, `--config-dir=DIR`)."""
+    values = []
+    for i, flag in enumerate(flags):
+        name, sep, value = flag.partition("=")
+        if name in names:
+            values.append(value if sep else flags[i + 1])
+    return values
+
+
 def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str] | None,
            positional: str | None = None) -> None:
     """Check the overrides, then hand them to `hydra_main` (a `@hydra.main` function).
@@ -113,7 +123,9 @@ def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str]
     overrides, flags = split_argv(args, positional)
     if not HELP_FLAGS.intersection(flags):
         with reported():
-            check_overrides(config_name, overrides)
+            names = _flag_values(flags, ("-cn", "--config-name"))
+            check_overrides(names[-1] if names else config_name, overrides,
+                            _flag_values(flags, ("-cd", "--config-dir")))
     saved = sys.argv
     sys.argv = [saved[0], *flags, *overrides]
     try:
