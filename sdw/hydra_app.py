@@ -100,6 +100,11 @@ def split_argv(argv: Sequence[str], positional: str | None = None) -> tuple[list
     return overrides, flags
 
 
+def config_dirs(flags: Sequence[str]) -> list[str]:
+    """The user's config folders given with `-cd` / `--config-dir`."""
+    return _flag_values(flags, ("-cd", "--config-dir"))
+
+
 def _flag_values(flags: Sequence[str], names: tuple[str, ...]) -> list[str]:
     """The values given to any of `names` (`-cd DIR`, `--config-dir DIR`, `--config-dir=DIR`)."""
     values = []
@@ -111,8 +116,10 @@ def _flag_values(flags: Sequence[str], names: tuple[str, ...]) -> list[str]:
 
 
 def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str] | None,
-           positional: str | None = None) -> None:
-    """Check the overrides, then hand them to `hydra_main` (a `@hydra.main` function).
+           positional: str | None = None,
+           validate: Callable[[DictConfig], None] | None = None) -> None:
+    """Check the overrides (and the composed config with `validate`), then hand them to
+    `hydra_main` (a `@hydra.main` function), so bad input fails before Hydra makes a directory.
 
     `--debug` shows tracebacks (as HYDRA_FULL_ERROR=1); `positional` as in `split_argv`.
     """
@@ -124,8 +131,10 @@ def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str]
     if not HELP_FLAGS.intersection(flags):
         with reported():
             names = _flag_values(flags, ("-cn", "--config-name"))
-            check_overrides(names[-1] if names else config_name, overrides,
-                            _flag_values(flags, ("-cd", "--config-dir")))
+            cfg = check_overrides(names[-1] if names else config_name, overrides,
+                                  config_dirs(flags))
+            if validate is not None:
+                validate(cfg)
     saved = sys.argv
     sys.argv = [saved[0], *flags, *overrides]
     try:

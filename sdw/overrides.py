@@ -61,12 +61,12 @@ def _search_path(overrides: Sequence[str], config_dirs: Sequence[str]) -> list[s
 
 
 def check_overrides(config_name: str, overrides: Sequence[str],
-                    config_dirs: Sequence[str] = ()) -> DictConfig:
+                    config_dirs: Sequence[str] = (), hydra_node: bool = False) -> DictConfig:
     """Compose `config_name` with `overrides` as Hydra will, through Hydra's own loader and the
     run's search path (sdw's conf/, Hydra's and its plugins' configs, `hydra.searchpath`, every
     `-cd` in `config_dirs`); an unknown group option or key is a UserError that names it and
     lists the valid ones. Sweeps are checked by one value each. Returns the composed config
-    (without the `hydra` node)."""
+    (with Hydra's own node only when `hydra_node`)."""
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         try:
@@ -95,6 +95,7 @@ def check_overrides(config_name: str, overrides: Sequence[str],
         except HydraException as e:
             raise UserError(f"the overrides {settings + values} do not fit the config: "
                             f"{' '.join(str(e).split())}") from None
+    hydra_cfg = cfg.hydra
     with open_dict(cfg):
         del cfg["hydra"]
     for override in values:
@@ -103,6 +104,9 @@ def check_overrides(config_name: str, overrides: Sequence[str],
     if missing:
         raise UserError(f"{', '.join(missing)} must be set (the config leaves it as ???), e.g. "
                         f"{missing[0]}=<value> on the command line.")
+    if hydra_node:
+        with open_dict(cfg):
+            cfg.hydra = hydra_cfg
     return cfg
 
 
@@ -182,3 +186,13 @@ def _check_type(cfg: DictConfig, key: str) -> None:
 
 def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def compose_each(config_name: str, jobs: Sequence[Sequence[str]],
+                 config_dirs: Sequence[str] = ()) -> list[DictConfig]:
+    """The config of each job (its overrides already checked by `check_overrides`), with Hydra's
+    node and its `job.override_dirname`, as a launcher would compose it."""
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return [compose(config_name, overrides=_search_path(job, config_dirs)
+                        + [o for o in job if _key(o) != "hydra.searchpath"],
+                        return_hydra_config=True) for job in jobs]

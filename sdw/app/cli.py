@@ -13,11 +13,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from sdw.app.plan import describe_plan, plan
 from sdw.app.record import RunLocked, StaleRun
-from sdw.app.run import run
+from sdw.app.run import check_run_settings, run
 from sdw.app.signals import Interrupted
 from sdw.config import config_dir
-from sdw.hydra_app import launch, task
+from sdw.hydra_app import config_dirs, launch, reported, split_argv, task
 from sdw.locks import describe
 
 log = logging.getLogger("sdw.run")
@@ -50,4 +51,18 @@ def _run_app(cfg: DictConfig) -> float | None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    launch("run", _run_app, argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--dry-run" in args:
+        with reported():
+            print(dry_run([a for a in args if a != "--dry-run"]))
+        return
+    launch("run", _run_app, argv, validate=check_run_settings)
+
+
+def dry_run(args: Sequence[str]) -> str:
+    """The plan of `sdw-run ARGS` (sdw.app.plan), checked exactly as the run checks it."""
+    overrides, flags = split_argv(args)
+    names = [v for f, v in zip(flags, flags[1:]) if f in ("-cn", "--config-name")]
+    multirun = bool({"-m", "--multirun"} & set(flags))
+    return describe_plan(plan(names[-1] if names else "run", overrides, config_dirs(flags),
+                              multirun))
