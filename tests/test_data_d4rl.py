@@ -106,7 +106,7 @@ def bad_input_cases(tmp_path):
 
     def missing_key(path):
         arrays = known_arrays()
-        del arrays["timeouts"]
+        del arrays["rewards"]
         write_hdf5(path, arrays)
 
     def lengths(path):
@@ -157,10 +157,11 @@ def bad_input_cases(tmp_path):
     return [
         ("truncated", truncated, ["truncated or corrupt"]),
         ("corrupt", corrupt, ["truncated or corrupt", "download it again"]),
-        ("missing key", missing_key, ["missing the key(s) ['timeouts']"]),
+        ("missing key", missing_key, ["missing the key(s) ['rewards']"]),
         ("different lengths", lengths, ["different lengths", "'rewards': 9", "'observations': 10"]),
         ("non-finite", non_finite, ["observations has 3 non-finite value(s) in 2 row(s)", "first at row 5"]),
-        ("obs size", wrong_obs_size, ["17 dimensions", "Hopper-v4 observes 11", "env_id"]),
+        ("obs size", wrong_obs_size, ["17 dimensions", "Hopper-v4 observes 11",
+                                       "sdw-run dataset.env_id=<env>"]),
         ("strings", strings, ["non-numeric dtype {'rewards': '|S1'}"]),
         ("group", group, ["['actions'] are HDF5 groups, not arrays"]),
         ("next-obs width", next_obs_width, ["observations are 11-dimensional but next_observations "
@@ -198,3 +199,39 @@ def test_unknown_name_lists_close_matches():
 def test_explicit_env_id_overrides_the_name(known_file):
     with pytest.raises(DatasetError, match="HalfCheetah-v4 observes 17"):
         D4RLSource(path=str(known_file), env_id="HalfCheetah-v4").load()
+
+
+def test_reference_scores_follow_the_env_not_the_file_name(tmp_path, known_file):
+    mine = tmp_path / "mydata.hdf5"
+    mine.write_bytes(known_file.read_bytes())  # the same bytes under a name D4RL does not know
+    named = D4RLSource(path=str(known_file)).load()
+    by_env = D4RLSource(path=str(mine), env_id="Hopper-v4").load()
+    assert named.metadata.reference_scores == by_env.metadata.reference_scores
+    assert by_env.normalised_score(1000.0) == named.normalised_score(1000.0) is not None
+    with pytest.raises(DatasetError, match=r"sdw-run dataset.env_id=Hopper-v4"):
+        D4RLSource(path=str(mine)).load()  # no env in the name and none given: named the fix
+
+
+def test_a_file_without_next_observations_or_timeouts_is_read_as_d4rl_reads_it(tmp_path, caplog):
+    arrays = known_arrays()
+    full = D4RLSource(path=str(write_hdf5(tmp_path / "a" / "hopper_full.hdf5", arrays))).load()
+    del arrays["next_observations"], arrays["timeouts"]
+    path = write_hdf5(tmp_path / "b" / "hopper_bare.hdf5", arrays)
+    with caplog.at_level("WARNING"):
+        bare = D4RLSource(path=str(path)).load()
+    assert "has no timeouts" in caplog.text and "has no next_observations" in caplog.text
+    np.testing.assert_array_equal(bare.next_observations[:-1], full.observations[1:])
+    np.testing.assert_array_equal(bare.next_observations[-1], full.observations[-1])
+    # 10 rows, one terminal at row 6, Hopper-v4's limit of 1000 steps: no time limit is reached
+    assert not bare.timeouts.any() and bare.terminals[6]
+    assert len(bare.qlearning_view()) == len(bare) - 1
+
+
+def test_a_missing_timeouts_key_ends_episodes_at_the_envs_step_limit(tmp_path):
+    n = 2500
+    arrays = {"observations": np.zeros((n, 11), np.float32), "actions": np.zeros((n, 3), np.float32),
+              "rewards": np.ones(n, np.float32), "terminals": np.zeros(n, bool)}
+    arrays["terminals"][1499] = True  # an episode of 500 steps after the first one of 1000
+    dataset = D4RLSource(path=str(write_hdf5(tmp_path / "hopper_long.hdf5", arrays))).load()
+    assert list(np.flatnonzero(dataset.timeouts)) == [999, 2499]  # step 1000 of each episode
+    assert list(dataset.episode_ends[:3]) == [1000, 1500, 2500]

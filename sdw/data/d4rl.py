@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +12,16 @@ import numpy as np
 
 from sdw.data.dataset import DatasetMetadata, OfflineDataset
 from sdw.data.errors import DatasetError
-from sdw.data.scores import D4RL_REFERENCE_SCORES
+from sdw.data.scores import d4rl_scores_for_env
 from sdw.data.validate import SCALARS, validate_arrays
 
-REQUIRED_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
+DERIVABLE_KEYS = ("next_observations", "timeouts")
+"""Keys a file may lack: derived as D4RL's own `qlearning_dataset` does (`complete_arrays`)."""
 D4RL_ENVS = {"hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4"}
 """D4RL-v2 locomotion data evaluates on the gymnasium v4 envs (Walker2d-v5 changed friction)."""
+
+log = logging.getLogger(__name__)
 
 
 def d4rl_dataset_dir() -> Path:
@@ -37,9 +42,9 @@ def env_of(name: str) -> str:
     if prefix not in D4RL_ENVS:
         raise DatasetError(
             f"cannot tell the evaluation env of dataset {name!r}: its name does not start with one "
-            f"of {sorted(D4RL_ENVS)}. Name the file <env>_<level>.hdf5 (e.g. "
-            "hopper_random-mine.hdf5), or give the env explicitly: `env_id: Hopper-v4` in the "
-            "dataset config, `--env Hopper-v4` on sdw-data."
+            f"of {sorted(D4RL_ENVS)}. Give the env explicitly: `sdw-run dataset.env_id=Hopper-v4` "
+            "(`env_id: Hopper-v4` in a dataset config, `--env Hopper-v4` on sdw-data), or name "
+            "the file <env>_<level>.hdf5 (e.g. hopper_random-mine.hdf5)."
         )
     return D4RL_ENVS[prefix]
 
@@ -87,13 +92,12 @@ class D4RLSource:
                    else " (the directory holds no .hdf5 file).")
             )
         env_id = self.env_id or env_of(self.dataset_name)
-        arrays = _read_hdf5(path)
+        arrays = complete_arrays(_read_hdf5(path), env_id, str(path))
         validate_arrays(arrays, origin=str(path), env_id=env_id)
-        env_prefix = self.dataset_name.split("-", 1)[0]
-        scores = D4RL_REFERENCE_SCORES.get(env_prefix)
+        scores = d4rl_scores_for_env(env_id)
         metadata = DatasetMetadata(
             name=self.dataset_name, source="d4rl", env_id=env_id, reference_scores=scores,
-            missing_scores_reason="" if scores else f"no D4RL reference scores for env {env_prefix!r}",
+            missing_scores_reason="" if scores else f"no D4RL reference scores for env {env_id!r}",
             extra={"path": str(path)},
         )
         return OfflineDataset(metadata=metadata, **arrays)
@@ -106,13 +110,15 @@ def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
             if missing:
                 raise DatasetError(
                     f"{path} is missing the key(s) {missing}; a D4RL-v2 file holds "
-                    f"{list(REQUIRED_KEYS)} (found {sorted(f.keys())})."
+                    f"{list(REQUIRED_KEYS)}, and {list(DERIVABLE_KEYS)} or not (found "
+                    f"{sorted(f.keys())})."
                 )
-            not_arrays = [k for k in REQUIRED_KEYS if not isinstance(f[k], h5py.Dataset)]
+            keys = [k for k in (*REQUIRED_KEYS, *DERIVABLE_KEYS) if k in f]
+            not_arrays = [k for k in keys if not isinstance(f[k], h5py.Dataset)]
             if not_arrays:
                 raise DatasetError(f"{path}: {not_arrays} are HDF5 groups, not arrays; a D4RL-v2 "
                                    "file holds each key as one array with a row per transition.")
-            arrays = {k: f[k][()] for k in REQUIRED_KEYS}
+            arrays = {k: f[k][()] for k in keys}
         not_numeric = {k: str(v.dtype) for k, v in arrays.items()
                        if not (np.issubdtype(v.dtype, np.number) or v.dtype == bool)}
         if not_numeric:
@@ -127,8 +133,33 @@ def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
             "delete it and download it again (or regenerate it)."
         ) from e
     dtypes = {"rewards": np.float32, "terminals": bool, "timeouts": bool}
-    return {key: _column(arrays[key]).astype(dtypes[key], copy=False) if key in SCALARS else
-            arrays[key].astype(np.float32, copy=False) for key in REQUIRED_KEYS}
+    return {key: _column(value).astype(dtypes[key], copy=False) if key in SCALARS else
+            value.astype(np.float32, copy=False) for key, value in arrays.items()}
+
+
+def complete_arrays(arrays: dict[str, np.ndarray], env_id: str, origin: str) -> dict[str, np.ndarray]:
+    """`arrays` with the keys of DERIVABLE_KEYS a file lacks, as D4RL's `qlearning_dataset` reads
+    such a file: a time limit where an episode reaches the env's `max_episode_steps` (its last
+    row then drops out of the qlearning view), the next observation from the following row."""
+    import gymnasium
+
+    arrays = dict(arrays)
+    n = len(arrays["observations"])
+    if "timeouts" not in arrays:
+        limit = gymnasium.spec(env_id).max_episode_steps or n
+        timeouts, step = np.zeros(n, bool), 0
+        for i, terminal in enumerate(arrays["terminals"].reshape(-1)[:n]):
+            timeouts[i] = step == limit - 1 and not terminal
+            step = 0 if terminal or timeouts[i] else step + 1
+        arrays["timeouts"] = timeouts
+        log.warning("%s has no timeouts: an episode ends after %d steps of %s, as D4RL's "
+                    "qlearning_dataset reads such a file", origin, limit, env_id)
+    if "next_observations" not in arrays:
+        following = np.concatenate([arrays["observations"][1:], arrays["observations"][-1:]])
+        arrays["next_observations"] = following
+        log.warning("%s has no next_observations: each is the following row's observation, as "
+                    "D4RL's qlearning_dataset takes it", origin)
+    return arrays
 
 
 def _column(values: np.ndarray) -> np.ndarray:

@@ -25,3 +25,9 @@ D4RL_REFERENCE_SCORES: dict[str, ReferenceScores] = {
     "walker2d": ReferenceScores(1.629008, 4592.3, "d4rl"),
 }
 """D4RL's REF_MIN_SCORE / REF_MAX_SCORE, identical for every version of the locomotion files."""
+
+
+def d4rl_scores_for_env(env_id: str) -> ReferenceScores | None:
+    """D4RL's reference returns for the env a dataset is evaluated on (`Hopper-v4` -> hopper's),
+    whatever the file is called; None for an env D4RL has no scores for."""
+    return D4RL_REFERENCE_SCORES.get(env_id.split("-", 1)[0].lower())

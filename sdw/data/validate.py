@@ -73,11 +73,12 @@ def validate_arrays(arrays: dict[str, np.ndarray], origin: str, env_id: str | No
     if states[1] != obs_dim:
         raise DatasetError(
             f"{origin}: observations and next_observations have {states[1]} dimensions but the "
-            f"evaluation env {env_id} observes {obs_dim}. Set `env_id` to the env the data was "
-            "collected in."
+            f"evaluation env {env_id} observes {obs_dim}. Name the env the data was collected in: "
+            "`sdw-run dataset.env_id=<env>` (`env_id:` in a dataset config, `--env` on sdw-data)."
         )
     if arrays["actions"].shape[1] != act_dim:
         raise DatasetError(
             f"{origin}: actions have {arrays['actions'].shape[1]} dimensions but the evaluation "
-            f"env {env_id} takes {act_dim}. Set `env_id` to the env the data was collected in."
+            f"env {env_id} takes {act_dim}. Name the env the data was collected in: "
+            "`sdw-run dataset.env_id=<env>` (`env_id:` in a dataset config, `--env` on sdw-data)."
         )
