@@ -490,3 +490,14 @@ def test_read_only_cache_hit_that_needs_a_new_evaluation_keeps_the_teacher(datas
         second = train_teacher(dataset, replace(SMALL, eval_episodes=1), tmp_path)
     assert_same_weights(first, second)
     assert second.evaluation == {**evaluation, "step": SMALL.steps}
+
+
+def test_a_teacher_that_must_be_trained_says_so_with_an_estimate(dataset, tmp_path, caplog):
+    cfg = replace(SMALL, steps=700, checkpoint_every=5000)
+    with caplog.at_level("WARNING", logger="sdw.teacher.train"):
+        train_teacher(dataset, cfg, tmp_path / "cache")
+    announced, estimate = [r.getMessage() for r in caplog.records][:2]
+    assert announced.startswith(f"no shipped or cached td3bc teacher for {dataset.metadata.name}: "
+                                "training one now for 700 steps (teacher.steps= to change; a "
+                                "checkpoint every 5000 steps")
+    assert "steps/s here, about" in estimate and "min to go" in estimate

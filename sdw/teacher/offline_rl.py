@@ -50,7 +50,7 @@ class OfflineRLConfig:
     eval_episodes: int = 10
     eval_seed: int = 1_000
     log_every: int = 1_000
-    checkpoint_every: int = 10_000
+    checkpoint_every: int = 5_000
 
     def __post_init__(self) -> None:
         name = type(self).__name__

@@ -6,6 +6,7 @@ Its command line is `sdw-teacher` (sdw/app/teacher_cli.py).
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -229,6 +230,10 @@ def train_teacher(dataset: OfflineDataset, cfg: OfflineRLConfig | Mapping | Dict
         return teacher if teacher is not None else _train(dataset, cfg, header, cache, entry)
 
 
+ESTIMATE_AFTER = 500
+"""Training steps after which the remaining time is estimated from the measured rate."""
+
+
 def _train(dataset: OfflineDataset, cfg: OfflineRLConfig, header: dict,
            cache: TeacherCache | None, entry: Path | None) -> OfflineTeacher:
     """Train (or resume from the cache's checkpoint) and cache the teacher of `train_teacher`."""
@@ -238,12 +243,23 @@ def _train(dataset: OfflineDataset, cfg: OfflineRLConfig, header: dict,
         _resume(cache, entry, header, trainer)
         cache = _writable(cache, entry)
     teacher, history = trainer.teacher, trainer.teacher.history
+    first = trainer.step_count
+    logger.warning(
+        "no shipped or cached %s teacher for %s: training one now for %d steps%s (teacher.steps= "
+        "to change; a checkpoint every %s steps, so an interrupted run resumes from the last)",
+        cfg.ALGORITHM, meta.name, cfg.steps,
+        f", resuming at step {first}" if first else "", cfg.checkpoint_every or "no")
+    started = time.perf_counter()
     with tqdm(total=cfg.steps, initial=trainer.step_count, unit="step", mininterval=2.0,
               desc=f"{cfg.ALGORITHM} {meta.name}") as bar:
         while trainer.step_count < cfg.steps:
             trainer.step()
             step = trainer.step_count
             bar.update(1)
+            if step - first == ESTIMATE_AFTER and step < cfg.steps:
+                rate = ESTIMATE_AFTER / (time.perf_counter() - started)
+                logger.warning("teacher %s on %s: %.0f steps/s here, about %.0f min to go",
+                               cfg.ALGORITHM, meta.name, rate, (cfg.steps - step) / rate / 60)
             if step % cfg.log_every == 0:
                 stats = trainer.pop_stats()
                 _stop_if_diverged(trainer, cache, entry, stats)
