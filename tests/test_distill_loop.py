@@ -3,12 +3,16 @@
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from sdw.data.dataset import StateNormaliser
 from sdw.distill import (DistillationDiverged, InnerOptimConfig, ObjectiveConfig,
-                         OuterOptimConfig, SyntheticConfig, SyntheticSet, checkpoint_step, distill)
-from sdw.testing.toy import LinearTeacher, random_dataset
+                         OuterOptimConfig, SyntheticConfig, SyntheticSet, checkpoint_step, distill,
+                         student_policy, train_student)
+from sdw.distill.outer_optim import PAPER_RECIPE
 from sdw.networks import ActorConfig
+from sdw.overrides import check_overrides
+from sdw.testing.toy import LinearTeacher, random_dataset
 
 OBS, ACT = 5, 2
 
@@ -35,7 +39,7 @@ def test_outer_loss_falls_tenfold_on_a_linear_teacher(toy, seed):
     _run(dataset, teacher, steps=150, seed=seed,
          objective=ObjectiveConfig("pbc", teacher_actions="deterministic", batch_size=256),
          student=ActorConfig(hidden_sizes=(32, 32), head="deterministic", sample_actions=False),
-         synthetic=SyntheticConfig(size=32), outer=OuterOptimConfig(lr=1.0),
+         synthetic=SyntheticConfig(size=32), outer=OuterOptimConfig("sgd", lr=1.0),
          inner=InnerOptimConfig(steps=20),
          callback=lambda info: losses.append(info.outer_loss))
     assert np.mean(losses[:10]) / np.mean(losses[-10:]) >= 10
@@ -130,8 +134,10 @@ def test_resume_is_exact_with_every_outer_optimiser(toy, tmp_path, outer):
 
 def test_outer_optimisers_take_different_steps(toy):
     dataset, teacher = toy
-    sgd = _run(dataset, teacher, steps=3)
-    adam = _run(dataset, teacher, steps=3, outer=OuterOptimConfig("adam", lr=0.01))
+    sgd = _run(dataset, teacher, steps=3, outer=PAPER_RECIPE)
+    adam = _run(dataset, teacher, steps=3)  # the default: sdw-run's Adam, lr 0.01
+    assert OuterOptimConfig() == instantiate(check_overrides("run", []).outer_optim)  # sdw-run's
+    assert PAPER_RECIPE == instantiate(check_overrides("run", ["outer_optim=paper"]).outer_optim)
     frozen_actions = _run(dataset, teacher, steps=3,
                           outer=OuterOptimConfig("adam", lr=0.01, action_lr=1e-30))
     start = _run(dataset, teacher, steps=0)
@@ -204,3 +210,22 @@ def test_compose_of_the_state_weights_decides_the_avpbc_weight(toy):
     assert first_loss(Weights("replace")) == pytest.approx(pbc[0], rel=1e-6)
     assert first_loss(Weights("multiply")) == pytest.approx(first_loss(None), rel=1e-6)
     assert first_loss(Weights("multiply")) != pytest.approx(pbc[0], rel=1e-3)
+
+
+def test_a_synthetic_set_gives_a_policy_that_acts_on_raw_observations(toy, tmp_path):
+    dataset, teacher = toy
+    synthetic = _run(dataset, teacher, steps=2)
+    synthetic.save(tmp_path / "set.npz")
+    loaded = SyntheticSet.load(tmp_path / "set.npz")
+    policy = loaded.policy(seed=3)
+    raw = dataset.observations[:7]
+    actions = policy.act(raw)
+    assert actions.shape == (7, ACT) and policy.act(raw[0]).shape == (ACT,)
+    # the same student as the recipe the set carries trains, on states normalised by the set
+    student = train_student(loaded, ActorConfig(hidden_sizes=(16, 16)), InnerOptimConfig(steps=5),
+                            seed=3)
+    expected = student_policy(student)(loaded.normaliser(raw))
+    np.testing.assert_allclose(actions, expected, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="carries no student or inner_optim recipe"):
+        SyntheticSet(loaded.states, loaded.actions, loaded.normaliser, "Hopper-v4", "x", "h",
+                     "random-subset").policy()

@@ -5,9 +5,9 @@ from sdw.distill.loop import (DistillationDiverged, DistillationStopped, StateWe
                              checkpoint_step, distill)
 from sdw.distill.objectives import ObjectiveConfig, avpbc_loss, dbc_loss, pbc_loss
 from sdw.distill.outer_optim import OuterOptimConfig
-from sdw.distill.student import student_policy, train_student
+from sdw.distill.student import SetPolicy, student_policy, train_student
 from sdw.distill.synthetic import SyntheticConfig, SyntheticSet
 
-__all__ = ["DistillationDiverged", "DistillationStopped", "InnerOptimConfig", "ObjectiveConfig", "OuterOptimConfig", "StateWeights", "StepInfo", "SyntheticConfig",
+__all__ = ["DistillationDiverged", "DistillationStopped", "InnerOptimConfig", "ObjectiveConfig", "OuterOptimConfig", "SetPolicy", "StateWeights", "StepInfo", "SyntheticConfig",
            "SyntheticSet", "avpbc_loss", "dbc_loss", "distill", "pbc_loss", "student_policy",
            "train_student", "checkpoint_step"]

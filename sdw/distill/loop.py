@@ -83,8 +83,8 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
     Each outer step: draw an outer batch of real states; train a fresh student for
     `inner.steps` full-batch steps on the synthetic set; evaluate the objective H on the batch;
     back-propagate exactly through the inner steps; clip the gradient of (states, actions)
-    jointly to `outer.clip_norm`; take one step of the outer optimiser on them (the paper's:
-    SGD lr 0.1, momentum 0.9, the default of `OuterOptimConfig`).
+    jointly to `outer.clip_norm`; take one step of the outer optimiser on them (default: sdw-run's
+    Adam, lr 0.01; the paper's SGD lr 0.1, momentum 0.9 is `outer_optim.PAPER_RECIPE`).
 
     `state_weights(indices)` (SDW) returns one weight per sampled state. `method` names the
     result in the artefact (default: the objective's name). With `checkpoint`, the run's state

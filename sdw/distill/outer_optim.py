@@ -15,11 +15,13 @@ SCHEDULES = ("constant", "cosine")
 class OuterOptimConfig:
     """Optimiser, learning rates, schedule and gradient clip of the synthetic set (`conf/outer_optim/`).
 
-    The paper's recipe is `sgd`, lr 0.1, momentum 0.9, joint gradient-norm clip 2, constant lr.
+    The defaults are `sdw-run`'s (conf/outer_optim/adam.yaml): Adam, lr 0.01, joint
+    gradient-norm clip 2, constant lr. The paper's recipe is `PAPER_RECIPE` (SGD, lr 0.1,
+    momentum 0.9; conf/outer_optim/paper.yaml).
     """
 
-    name: str = "sgd"
-    lr: float = 0.1
+    name: str = "adam"
+    lr: float = 0.01
     action_lr: float | None = None
     momentum: float = 0.9
     betas: tuple[float, float] = (0.9, 0.999)
@@ -74,3 +76,7 @@ class OuterOptimConfig:
 
 def _constant(step: int) -> float:
     return 1.0
+
+
+PAPER_RECIPE = OuterOptimConfig(name="sgd", lr=0.1, momentum=0.9, clip_norm=2.0)
+"""The OBD paper's outer optimiser (conf/outer_optim/paper.yaml)."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from sdw.data.dataset import StateNormaliser
 from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.synthetic import SyntheticSet
 from sdw.networks.actor import ActorConfig, build_actor
@@ -60,3 +62,39 @@ def student_policy(actors: nn.Module | Sequence[nn.Module],
         return torch.stack([m(s, deterministic=True) for m in members]).mean(0).cpu().numpy()
 
     return act
+
+
+@dataclass
+class SetPolicy:
+    """A student trained on a synthetic set, acting on raw observations: `act(obs)` takes one
+    observation (obs_dim,) or a batch (N, obs_dim) and returns deterministic actions."""
+
+    actor: nn.Module
+    normaliser: StateNormaliser
+    device: torch.device
+
+    @classmethod
+    def train(cls, synthetic: SyntheticSet, seed: int = 0, device: str | torch.device = "cpu",
+              student: ActorConfig | None = None,
+              inner: InnerOptimConfig | None = None) -> SetPolicy:
+        """Train one student with the recipe the set was distilled for (its config's `student`
+        and `inner_optim`, as the distillation's inner loop and sdw-eval train it), or with the
+        given ones."""
+        recipe = synthetic.config
+        if student is None or inner is None:
+            missing = [k for k in ("student", "inner_optim") if k not in recipe]
+            if missing:
+                raise ValueError(f"the synthetic set carries no {' or '.join(missing)} recipe (it "
+                                 "was not made by `distill`): pass student= and inner= "
+                                 "(ActorConfig, InnerOptimConfig).")
+        student = student or ActorConfig(**recipe["student"])
+        inner = inner or InnerOptimConfig(**recipe["inner_optim"])
+        actor = train_student(synthetic, student, inner, seed=seed, device=device)
+        return cls(actor, synthetic.normaliser, torch.device(device))
+
+    @torch.no_grad()
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        obs = np.asarray(observations, dtype=np.float32)
+        states = torch.as_tensor(self.normaliser(obs.reshape(-1, obs.shape[-1])), device=self.device)
+        actions = self.actor(states, deterministic=True).cpu().numpy()
+        return actions.reshape(*obs.shape[:-1], actions.shape[-1])

@@ -105,6 +105,13 @@ class SyntheticSet:
             raise ValueError(f"normaliser has {self.normaliser.mean.shape} statistics for "
                              f"{self.states.shape[1]}-dimensional states.")
 
+    def policy(self, seed: int = 0, device: str = "cpu"):
+        """A student trained on this set with the recipe it was distilled for, acting on raw
+        observations: `synthetic.policy().act(obs)` (sdw.distill.student.SetPolicy)."""
+        from sdw.distill.student import SetPolicy  # student.py builds on this module
+
+        return SetPolicy.train(self, seed=seed, device=device)
+
     def __len__(self) -> int:
         return len(self.states)
 
