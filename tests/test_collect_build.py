@@ -8,11 +8,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from sdw.collect.build import LEVELS, BuildSettings, ReplaySchedule, build_all, uniform_policy
-from sdw.collect.cli import run
+from sdw.collect.cli import COLLECT_CONF, run
 from sdw.collect.rollout import collect_episodes
 from sdw.collect.train import SnapshotRecord
 from sdw.collect.zoo import Zoo, choose_levels
-from sdw.config import config_dir
 from sdw.data.registry import load_dataset
 
 SIZE = 300
@@ -29,7 +28,7 @@ TINY_BUILD = [
 
 
 def app(tmp: Path, *overrides: str):
-    with initialize_config_dir(config_dir=str(config_dir() / "collect"), version_base=None):
+    with initialize_config_dir(config_dir=str(COLLECT_CONF), version_base=None):
         cfg = compose("collect", overrides=[f"run_dir={tmp / 'run'}", f"zoo_dir={tmp / 'zoo'}",
                                             *TINY_TRAIN, *TINY_BUILD, *overrides])
     run(cfg)

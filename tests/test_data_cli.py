@@ -136,3 +136,8 @@ def test_example_unwritable_out_fails_before_collecting(tmp_path, capsys, monkey
         expected = "it is a directory"
     assert main(["example", "--out", str(out)]) == 2
     assert_one_paragraph_error(capsys, f"cannot write the example dataset {out}", expected)
+
+
+def test_info_on_an_absent_local_dataset_names_the_one_level_to_rebuild(isolated_data_dirs, capsys):
+    assert main(["info", "local-walker2d-medium-replay"]) == 2
+    assert "sdw-collect mode=rebuild env=walker2d build.levels=[medium-replay]" in capsys.readouterr().err

@@ -65,3 +65,15 @@ def test_sdw_run_with_a_config_dir_composes_the_users_experiment(user_conf, tmp_
     typo = subprocess.run([sys.executable, "-m", "sdw", "-cd", str(user_conf), "experiment=mien",
                            "--cfg", "job"], env=env, capture_output=True, text=True, timeout=120)
     assert typo.returncode == 2 and "Did you mean mine or sdw-main?" in typo.stderr
+
+
+def test_shell_completion_and_help_show_the_runs_own_groups():
+    script = subprocess.run([sys.executable, "-m", "sdw", "-sc", "install=bash"],
+                            capture_output=True, text=True, timeout=120)
+    assert script.returncode == 0 and "hydra_bash_completion" in script.stdout
+    helped = subprocess.run([sys.executable, "-m", "sdw", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    groups = [line.split(":")[0] for line in helped.stdout.split("== Configuration groups ==")[1]
+              .split("== Config ==")[0].splitlines() if ": " in line]
+    assert "dataset" in groups and "hparams_search" in groups
+    assert not any(g.startswith("collect") for g in groups)

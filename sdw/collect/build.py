@@ -41,7 +41,7 @@ def dataset_id(env_name: str, level: str) -> str:
 
 @dataclass(frozen=True)
 class BuildSettings:
-    """What to build and how big (see conf/collect/collect.yaml, group `build`)."""
+    """What to build and how big (see sdw/collect/conf/collect.yaml, group `build`)."""
 
     levels: Sequence[str] = LEVELS
     sizes: dict | None = None

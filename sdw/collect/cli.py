@@ -15,10 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from sdw.atomic import atomic_write, check_writable
 from sdw.collect.libm import pin_libm
-from sdw.config import config_dir
 from sdw.hydra_app import task
 
 log = logging.getLogger("sdw.collect")
+COLLECT_CONF = Path(__file__).resolve().parent / "conf"
+"""sdw-collect's own configs, apart from conf/ so that sdw-run's groups stay the run's."""
 
 MODES = ("train", "export", "build", "rebuild")
 ZOO_ROOT = Path(__file__).resolve().parent / "zoo"
@@ -103,7 +104,7 @@ def write_build_report(path: Path, reports: list, cfg: DictConfig, seconds: floa
              transitions, seconds, path)
 
 
-@hydra.main(version_base=None, config_path=str(config_dir() / "collect"), config_name="collect")
+@hydra.main(version_base=None, config_path=str(COLLECT_CONF), config_name="collect")
 @task
 def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)

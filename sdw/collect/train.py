@@ -32,7 +32,7 @@ EVAL_SEED = 1_000_000
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """SB3 SAC hyper-parameters and the snapshot / checkpoint schedule (see conf/collect)."""
+    """SB3 SAC hyper-parameters and the snapshot / checkpoint schedule (see sdw/collect/conf)."""
 
     total_steps: int
     learning_starts: int = 5000

@@ -83,16 +83,19 @@ class MinariSource:
         dataset_id = self.dataset_id
         if not self.is_present():
             if self.source == "local" or dataset_id.startswith(LOCAL_NAMESPACE):
-                env = dataset_id.split("/")[1] if dataset_id.count("/") == 2 else "<env>"
+                parts = dataset_id.split("/")
+                env, level = (parts[1], parts[2].removesuffix("-v0")) if len(parts) == 3 \
+                    else ("<env>", "<level>")
+                rebuild = f"sdw-collect mode=rebuild env={env} build.levels=[{level}]"
                 if self.is_incomplete():
                     raise DatasetError(
                         f"local dataset {dataset_id!r} in {self.location()} is incomplete (no "
                         f"{BUILD_RECORD}: an interrupted or older sdw-collect wrote it): rebuild "
-                        f"it offline with `sdw-collect mode=rebuild env={env}` (docs/datasets.md)."
+                        f"it offline with `{rebuild}` (docs/datasets.md)."
                     )
                 raise DatasetError(
                     f"local dataset {dataset_id!r} is not in {self.location()}: rebuild it offline "
-                    f"with `sdw-collect mode=rebuild env={env}` (docs/datasets.md), or point "
+                    f"with `{rebuild}` (docs/datasets.md), or point "
                     "$MINARI_DATASETS_PATH at the directory that holds it."
                 )
             if not self.download:
