@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sdw.errors import UserError
@@ -117,9 +118,10 @@ def _flag_values(flags: Sequence[str], names: tuple[str, ...]) -> list[str]:
 
 def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str] | None,
            positional: str | None = None,
-           validate: Callable[[DictConfig], None] | None = None) -> None:
-    """Check the overrides (and the composed config with `validate`), then hand them to
-    `hydra_main` (a `@hydra.main` function), so bad input fails before Hydra makes a directory.
+           validate: Callable[[DictConfig, bool], None] | None = None) -> None:
+    """Check the overrides (and with `validate(cfg, multirun)` the composed config, Hydra's node
+    included), then hand them to `hydra_main` (a `@hydra.main` function), so bad input fails
+    before Hydra makes a directory.
 
     `--debug` shows tracebacks (as HYDRA_FULL_ERROR=1); `positional` as in `split_argv`.
     """
@@ -132,9 +134,10 @@ def launch(config_name: str, hydra_main: Callable[[], None], argv: Sequence[str]
         with reported():
             names = _flag_values(flags, ("-cn", "--config-name"))
             cfg = check_overrides(names[-1] if names else config_name, overrides,
-                                  config_dirs(flags))
+                                  config_dirs(flags), hydra_node=validate is not None)
             if validate is not None:
-                validate(cfg)
+                validate(cfg, bool({"-m", "--multirun"} & set(flags))
+                         or cfg.hydra.mode == RunMode.MULTIRUN)
     saved = sys.argv
     sys.argv = [saved[0], *flags, *overrides]
     try:

@@ -264,3 +264,16 @@ def test_teacher_reference_reuses_its_own_evaluation(dataset, monkeypatch):
     assert result["teacher"]["return_mean"] == 30.0
     assert result["teacher"]["normalised_mean"] == pytest.approx(30.0)
     assert "own evaluation" in result["teacher"]["source"]
+
+
+def test_whole_data_bc_reports_its_progress_per_student(dataset, caplog, capsys):
+    protocol = tiny_protocol(bc_students=2, bc_steps=30)
+    with caplog.at_level("INFO", logger="sdw.evaluate.protocol"):
+        reference_evaluations(dataset, None, protocol, ActorConfig(hidden_sizes=(8,)),
+                              InnerOptimConfig(steps=3), 16, None)
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(" trained")[0] for line in lines] == [
+        "whole-data BC reference (tiny-hopper): student 1 of 2",
+        "whole-data BC reference (tiny-hopper): student 2 of 2"]
+    assert "(30 steps," in lines[0]
+    assert "whole-data BC reference (tiny-hopper): 100%" in capsys.readouterr().err  # the bar

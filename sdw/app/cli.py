@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sdw.app.plan import describe_plan, plan
 from sdw.app.record import RunLocked, StaleRun
@@ -29,6 +30,8 @@ log = logging.getLogger("sdw.run")
 def _run_app(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
+    if os.environ.get("TQDM_DISABLE"):
+        cfg.progress = False
     try:
         evaluation = run(cfg, Path(run_dir))
     except Interrupted as e:
@@ -56,7 +59,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         with reported():
             print(dry_run([a for a in args if a != "--dry-run"]))
         return
-    launch("run", _run_app, argv, validate=check_run_settings)
+    launch("run", _run_app, argv, validate=_before_launch)
+
+
+def _before_launch(cfg: DictConfig, multirun: bool) -> None:
+    """The run's own checks; for jobs run side by side, no progress bars (they would draw over
+    each other on one line): their log lines (every evaluation, every reference student, the
+    teacher's losses) say how far they are. Set here, before the launcher starts the jobs'
+    processes, since tqdm reads TQDM_DISABLE when it is imported."""
+    check_run_settings(cfg)
+    if multirun and "BasicLauncher" not in str(OmegaConf.select(cfg, "hydra.launcher._target_")):
+        os.environ["TQDM_DISABLE"] = "1"
 
 
 def dry_run(args: Sequence[str]) -> str:

@@ -9,11 +9,14 @@ from reset seed `seed + j`. docs/distillation.md, "Evaluation protocols", has th
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from sdw.data.dataset import StateNormaliser
 from sdw.data.scores import ReferenceScores
@@ -25,6 +28,7 @@ from sdw.evaluate.summary import summarise
 from sdw.networks.actor import ActorConfig
 
 __all__ = ["EvalProtocol", "last_k_mean"]
+log = logging.getLogger(__name__)
 
 ENSEMBLE_SEED_OFFSET = 10_000
 """Ensemble members draw seeds from seed + 10,000 on, apart from the standard students'."""
@@ -116,10 +120,22 @@ class EvalProtocol:
 
     def evaluate_set(self, synthetic: SyntheticSet, student: ActorConfig,
                      inner: InnerOptimConfig, reference_scores: ReferenceScores | None,
-                     device: str | torch.device = "cpu", batch_size: int | None = None) -> dict:
-        """`students` fresh students trained on `synthetic`, `episodes` episodes each."""
-        actors = [train_student(synthetic, student, inner, seed=seed, device=device,
-                                batch_size=batch_size) for seed in self.student_seeds()]
+                     device: str | torch.device = "cpu", batch_size: int | None = None,
+                     progress: str | None = None) -> dict:
+        """`students` fresh students trained on `synthetic`, `episodes` episodes each; with
+        `progress`, a bar of that name over all their training steps and a log line per student."""
+        quiet = {"disable": True} if progress is None else {}  # else tqdm's own default, TQDM_DISABLE
+        with tqdm(total=inner.steps * self.students, desc=progress, unit="step", mininterval=2.0,
+                  **quiet) as bar:
+            actors = []
+            for i, seed in enumerate(self.student_seeds()):
+                started = time.perf_counter()
+                actors.append(train_student(synthetic, student, inner, seed=seed, device=device,
+                                            batch_size=batch_size,
+                                            callback=lambda step, actor: bar.update(1)))
+                if progress is not None:
+                    log.info("%s: student %d of %d trained (%d steps, %.0f s)", progress, i + 1,
+                             self.students, inner.steps, time.perf_counter() - started)
         return self.score([student_policy(a, device) for a in actors], synthetic.env_id,
                           synthetic.normaliser, reference_scores)
 

@@ -165,7 +165,8 @@ def _whole_data_bc(real: _RealPairs, protocol: EvalProtocol, student: ActorConfi
     bc = dataclasses.replace(protocol, students=protocol.bc_students)
     return bc.evaluate_set(real.as_set(states, actions, "whole-data-bc"), student, adam,
                            real.dataset.metadata.reference_scores, device,
-                           batch_size=protocol.bc_batch_size)
+                           batch_size=protocol.bc_batch_size,
+                           progress=f"whole-data BC reference ({real.dataset.metadata.name})")
 
 
 def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, device) -> dict:
