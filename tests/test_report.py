@@ -302,7 +302,7 @@ def test_unknown_table_column_names_the_columns(sweep, tmp_path, capsys):
         main([str(sweep), f"out={tmp_path / 'out'}", "table.cols=datset"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "table.cols: no runs.csv column 'datset'" in err and "dataset_choice" in err
+    assert "table.cols: no runs.csv column 'datset'. Did you mean table.cols=dataset" in err and "dataset_choice" in err
     with pytest.raises(SystemExit):
         main([str(sweep), f"out={tmp_path / 'out'}", "speed.enabled=true", "speed.group_by=optim"])
     assert "speed.group_by: no runs.csv column 'optim'" in capsys.readouterr().err

@@ -8,6 +8,7 @@ scores, a null score stays empty, an unreadable file puts its reason into the `e
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
 import math
@@ -275,7 +276,9 @@ def check_columns(runs: Sequence[Run], columns: dict[str, str | None]) -> None:
     known = {c for run in runs for c in run.row}
     for key, column in columns.items():
         if column is not None and column not in known:
-            raise UserError(f"{key}: no runs.csv column {column!r}; the columns are: "
+            close = difflib.get_close_matches(column, sorted(known), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(f'{key}={c}' for c in close)}?" if close else ""
+            raise UserError(f"{key}: no runs.csv column {column!r}.{hint} The columns are: "
                             f"{', '.join(sorted(known))}")
 
 
