@@ -302,7 +302,8 @@ def test_unknown_table_column_names_the_columns(sweep, tmp_path, capsys):
         main([str(sweep), f"out={tmp_path / 'out'}", "table.cols=datset"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "table.cols: no runs.csv column 'datset'. Did you mean table.cols=dataset" in err and "dataset_choice" in err
+    assert "table.cols: no runs.csv column 'datset'. Did you mean table.cols=dataset" in err
+    assert "dataset_choice" in err
     with pytest.raises(SystemExit):
         main([str(sweep), f"out={tmp_path / 'out'}", "speed.enabled=true", "speed.group_by=optim"])
     assert "speed.group_by: no runs.csv column 'optim'" in capsys.readouterr().err
@@ -410,3 +411,21 @@ if __name__ == "__main__":
     target = Path(sys.argv[1])
     (write_speed_sweep if "--speed" in sys.argv[2:] else write_sweep)(target)
     print(f"wrote the synthetic test sweep {target}")
+
+
+def test_a_job_that_failed_before_loading_its_dataset_joins_its_datasets_column(tmp_path):
+    from sdw.report.collect import collect_runs
+
+    refs = {"random_subset": 10.0, "whole_data_bc": 40.0, "teacher": 50.0}
+    for seed, status in ((0, "done"), (1, "failed")):
+        job = run_dirs.write_job(tmp_path / f"seed={seed}", method="DBC", dataset=HOPPER, seed=seed,
+                                 status=status, curve=[(0, 0.0, 5.0)], references=refs,
+                                 score=20.0 if status == "done" else None)
+        doc = json.loads((job / "status.json").read_text())
+        if status == "done":
+            doc["dataset"]["name"] = "sdw/hopper/medium-v0"  # the name the loaded dataset has
+        else:
+            del doc["dataset"]  # stopped before the dataset loaded: only the option is known
+        (job / "status.json").write_text(json.dumps(doc))
+    runs = collect_runs([tmp_path])
+    assert sorted(r["dataset"] for r in runs) == ["sdw/hopper/medium-v0"] * 2

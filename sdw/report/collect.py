@@ -107,6 +107,18 @@ def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
             else:
                 log.info("skipped %s: a Hydra job of another app (no status.json, no "
                          "outer_steps in .hydra/config.yaml)", job)
+    return _dataset_names_by_option(runs)
+
+
+def _dataset_names_by_option(runs: list[Run]) -> list[Run]:
+    """A job that stopped before its dataset loaded knows only its config option
+    (`local-hopper-medium`): file it under the dataset name the jobs of the same option loaded
+    (`sdw/hopper/medium-v0`), so one dataset never splits into two columns."""
+    loaded = {run["dataset_choice"]: run["dataset"] for run in runs
+              if run.row.get("dataset_choice") and run["dataset"] != run["dataset_choice"]}
+    for run in runs:
+        if run["dataset"] == run.row.get("dataset_choice") and run["dataset"] in loaded:
+            run.row["dataset"] = loaded[run["dataset"]]
     return runs
 
 
