@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sdw.app.record import LOCK
 from sdw.hydra_app import split_argv
@@ -429,3 +430,17 @@ def test_a_job_that_failed_before_loading_its_dataset_joins_its_datasets_column(
         (job / "status.json").write_text(json.dumps(doc))
     runs = collect_runs([tmp_path])
     assert sorted(r["dataset"] for r in runs) == ["sdw/hopper/medium-v0"] * 2
+
+
+def test_a_cell_pooling_two_evaluation_protocols_is_warned_about(sweep, tmp_path, capsys):
+    job = sweep / job_name("SDW (knn)", HOPPER, 1)
+    config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+    config["eval"]["episodes"] = 10  # as if its eval config file had been edited in between
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    main([str(sweep), f"out={tmp_path / 'out'}"])
+    printed = capsys.readouterr()
+    expected = (f"SDW (knn) / {HOPPER} pools runs of different evaluation protocols "
+                "(students=3 episodes=10 every=50 last_k=2 | students=3 episodes=5 every=50 "
+                "last_k=2)")
+    assert expected in printed.out + printed.err
+    assert expected in (tmp_path / "out" / "table.md").read_text()

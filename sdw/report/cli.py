@@ -51,6 +51,8 @@ def run(cfg: DictConfig) -> Path:
 
     spec = tables.TableSpec(**OmegaConf.to_container(cfg.table))
     table = tables.build_table(selected, spec)
+    for note in table.notes:
+        log.warning("table: %s", note)
     table_md = tables.to_markdown(table)
     _write_text(out / "table.md", table_md)
     _write_csv(out / "table.csv", tables.to_csv_rows(table))

@@ -131,6 +131,18 @@ def is_run_job(job: Path) -> bool:
     return isinstance(config, dict) and "outer_steps" in config
 
 
+PROTOCOL_KEYS = ("students", "episodes", "every", "last_k", "bc_students", "bc_steps",
+                 "max_episode_steps", "seed")
+"""The evaluation settings that make two runs' scores comparable (the `eval_protocol` column)."""
+
+
+def _protocol(node: Any) -> str | None:
+    """`students=5 episodes=10 every=50 last_k=2 ...`: a job's evaluation protocol, or None."""
+    if not isinstance(node, dict):
+        return None
+    return " ".join(f"{k}={node[k]}" for k in PROTOCOL_KEYS if k in node) or None
+
+
 def run_status(job: Path, status: dict) -> str:
     """status.json's status, except: `interrupted` for a `running` job no live process holds
     (killed, or its machine gone), `stale` for a finished job a later launch found to hold other
@@ -196,6 +208,7 @@ def read_run(job: Path, root: Path) -> Run:
     row.update({
         "overrides": " ".join(str(o) for o in overrides),
         "outer_steps": _first(config.get("outer_steps"), result.get("outer_steps")),
+        "eval_protocol": _protocol(config.get("eval")),
         "last_step": last_step,
         "last_eval_step": curve.steps[-1] if curve.steps else None,
         "last_elapsed": curve.elapsed[-1] if curve.elapsed else None,

@@ -188,16 +188,23 @@ def _empty_cells(runs, spec, rows, cols, by_cell) -> list[Omission]:
 
 
 def _pooling_notes(key: tuple[str, str], counted: list[Run]) -> list[str]:
-    """A note when one cell averages runs whose overrides differ in more than the seed."""
+    """A note when one cell averages runs of different evaluation protocols (an edited eval
+    config is in no override), or whose overrides differ in more than the seed."""
+    notes = []
+    protocols = sorted({str(r["eval_protocol"]) for r in counted})
+    if len(protocols) > 1:
+        notes.append(f"{key[0]} / {key[1]} pools runs of different evaluation protocols "
+                     f"({' | '.join(protocols)}): their scores are not comparable; select with "
+                     "`where=eval_protocol=...`")
     configs = [_overrides_without_seed(r["overrides"]) for r in counted]
     differing = sorted({k for c in configs for k in c
                         if len({cfg.get(k) for cfg in configs}) > 1})
-    if not differing:
-        return []
-    values = "; ".join(f"{k}: {', '.join(sorted({str(c.get(k)) for c in configs}))}"
-                       for k in differing)
-    return [f"{key[0]} / {key[1]} pools runs whose overrides differ beyond the seed ({values}); "
-            f"select with `where=` or make it a row or column"]
+    if differing:
+        values = "; ".join(f"{k}: {', '.join(sorted({str(c.get(k)) for c in configs}))}"
+                           for k in differing)
+        notes.append(f"{key[0]} / {key[1]} pools runs whose overrides differ beyond the seed "
+                     f"({values}); select with `where=` or make it a row or column")
+    return notes
 
 
 def _overrides_without_seed(overrides: str | None) -> dict[str, str]:
