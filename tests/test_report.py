@@ -444,3 +444,24 @@ def test_a_cell_pooling_two_evaluation_protocols_is_warned_about(sweep, tmp_path
                 "last_k=2)")
     assert expected in printed.out + printed.err
     assert expected in (tmp_path / "out" / "table.md").read_text()
+
+
+def test_every_protocols_scores_are_runs_csv_columns_and_tabulate(sweep, tmp_path):
+    for job in sweep.iterdir():
+        if (job / "eval.json").exists():
+            result = json.loads((job / "eval.json").read_text())
+            score = result["last_k"]["normalised_mean"]
+            result["ensemble"] = {"normalised_mean": score + 1.0, "members": 10}
+            result["cross_architecture"] = {"official_mlp4": {"normalised_mean": score - 1.0}}
+            result["cross_optimiser"] = {"adam": {"normalised_mean": score - 2.0}}
+            (job / "eval.json").write_text(json.dumps(result))
+    main([str(sweep), f"out={tmp_path / 'out'}", "table.value=score_ensemble"])
+    with open(tmp_path / "out" / "runs.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "done"]
+    for row in rows:
+        score = float(row["score"])
+        assert float(row["score_ensemble"]) == score + 1.0
+        assert float(row["score_arch_official_mlp4"]) == score - 1.0
+        assert float(row["score_optim_adam"]) == score - 2.0
+    table = table_lines(tmp_path / "out" / "table.md")
+    assert table["SDW (knn)"][1] == "51.0 ± 0.0 (1)"  # the walker2d seed-0 run's 50.0, plus one

@@ -131,6 +131,18 @@ def is_run_job(job: Path) -> bool:
     return isinstance(config, dict) and "outer_steps" in config
 
 
+def protocol_scores(result: dict) -> dict[str, float | None]:
+    """The scores of every other protocol eval.json holds: `score_ensemble` (OBD Table 3),
+    `score_arch_<name>` and `score_optim_<name>` (Table 2), one column each."""
+    scores: dict[str, float | None] = {}
+    if isinstance(result.get("ensemble"), dict):
+        scores["score_ensemble"] = _number(result["ensemble"].get("normalised_mean"))
+    for kind, prefix in (("cross_architecture", "arch"), ("cross_optimiser", "optim")):
+        for name, summary in (result.get(kind) or {}).items():
+            scores[f"score_{prefix}_{name}"] = _number((summary or {}).get("normalised_mean"))
+    return scores
+
+
 PROTOCOL_KEYS = ("students", "episodes", "every", "last_k", "bc_students", "bc_steps",
                  "max_episode_steps", "seed")
 """The evaluation settings that make two runs' scores comparable (the `eval_protocol` column)."""
@@ -192,6 +204,7 @@ def read_run(job: Path, root: Path) -> Run:
         "score": _number(_get(result, "last_k", "normalised_mean")),
         "score_final": _number(_get(result, "standard", "normalised_mean")),
         "score_final_std": _number(_get(result, "standard", "normalised_std")),
+        **protocol_scores(result),
         **{f"ref_{r}": _number(_get(result, "references", r, "normalised_mean"))
            for r in REFERENCES},
         "ess_fraction": _number(_first(_get(result, "weights", "ess_fraction"),
