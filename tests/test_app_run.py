@@ -101,6 +101,9 @@ def test_a_joblib_sweep_keeps_going_past_a_failed_job_and_reports_it(data_file, 
     assert sorted(states.values()) == ["done", "done", "failed", "failed"]
     wandb_ids = {p.name.rsplit("-", 1)[1] for j in jobs for p in (j / "wandb").glob("offline-run-*")}
     assert len(wandb_ids) == 4  # one wandb run per job, never mixed
+    for job in jobs:  # a finished job's wandb run has its learning curve (with the references)
+        curves = list(job.glob("wandb/offline-run-*/files/media/images/eval/curve_*.png"))
+        assert len(curves) == (states[job.name] == "done"), job
 
     report = subprocess.run([sys.executable, "-m", "sdw.report.cli", str(tmp_path / "sweeps" / "mini")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -26,6 +26,8 @@ class LoggerConfig:
     project: str = "sdw"
     entity: str | None = None
     group: str | None = None
+    job_type: str | None = "distill"
+    tags: tuple[str, ...] = ()
     init_timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -41,11 +43,12 @@ def wandb_run_id(run_dir: Path) -> str:
 class RunLogger:
     """Appends rows to metrics.jsonl and mirrors them to wandb; `finish()` closes the mirror."""
 
-    def __init__(self, cfg: LoggerConfig, run_dir: Path, name: str, config: dict) -> None:
+    def __init__(self, cfg: LoggerConfig, run_dir: Path, name: str, config: dict,
+                 tags: tuple[str, ...] = ()) -> None:
         self.metrics = MetricsLog(Path(run_dir) / METRICS)
         self.wandb = None
         if cfg.wandb and cfg.mode != "disabled":
-            self.wandb = _start_wandb(cfg, Path(run_dir), name, config)
+            self.wandb = _start_wandb(cfg, Path(run_dir), name, config, tags)
 
     def log(self, row: dict) -> None:
         self.metrics.append(row)
@@ -57,7 +60,44 @@ class RunLogger:
 
     def summary(self, values: dict) -> None:
         if self.wandb is not None:
-            self.wandb.summary.update(values)
+            self.wandb.summary.update({k: v for k, v in values.items() if v is not None})
+
+    def files(self, artefact: Path, images: dict[str, Path]) -> None:
+        """The synthetic set as a wandb artifact (type `synthetic-set`) and PNGs as images."""
+        if self.wandb is None:
+            return
+        import wandb
+
+        artifact = wandb.Artifact(f"synthetic-{self.wandb.id}", type="synthetic-set")
+        artifact.add_file(str(artefact))
+        self.wandb.log_artifact(artifact)
+        self.wandb.log({key: wandb.Image(str(path)) for key, path in images.items()
+                        if path.exists()})
+
+    def curve_png(self, path: Path, references: dict) -> Path:
+        """The periodic evaluations' normalised score against outer step, with the references
+        (random subset, whole-data BC, teacher) as horizontal lines, as a PNG at `path`."""
+        if self.wandb is None:
+            return path
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        evals = [r for r in self.metrics.rows() if r.get("type") == "eval"]
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.plot([r["step"] for r in evals], [r.get("normalised_mean") for r in evals], "o-",
+                label="synthetic set")
+        for (name, ref), style in zip(references.items(), (":", "--", "-.")):
+            if ref and ref.get("normalised_mean") is not None:
+                ax.axhline(ref["normalised_mean"], linestyle=style, color="grey",
+                           label=name.replace("_", " "))
+        ax.set(xlabel="outer step", ylabel="normalised score")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
 
     def finish(self, failed: bool = False) -> None:
         if self.wandb is not None:
@@ -79,7 +119,8 @@ def _check_reachable(url: str, timeout: float) -> None:
             "sync later with `wandb sync`) or locally only (logger=local).") from None
 
 
-def _start_wandb(cfg: LoggerConfig, run_dir: Path, name: str, config: dict):
+def _start_wandb(cfg: LoggerConfig, run_dir: Path, name: str, config: dict,
+                 tags: tuple[str, ...]):
     import wandb
 
     if cfg.mode == "online":
@@ -87,6 +128,7 @@ def _start_wandb(cfg: LoggerConfig, run_dir: Path, name: str, config: dict):
                          cfg.init_timeout)
     try:
         return wandb.init(project=cfg.project, entity=cfg.entity, group=cfg.group, name=name,
+                          job_type=cfg.job_type, tags=[*cfg.tags, *tags],
                           id=wandb_run_id(run_dir), resume="allow", dir=str(run_dir),
                           mode=cfg.mode, config=config, reinit="create_new",
                           settings=wandb.Settings(

@@ -24,6 +24,8 @@ from sdw.locks import LockHeld, describe, exclusive
 STATUS, METRICS, EVAL = "status.json", "metrics.jsonl", "eval.json"
 CHECKPOINT, SYNTHETIC = "checkpoint.pt", "synthetic.npz"
 WEIGHTS_JSON, WEIGHTS_PNG = "weights.json", "weights.png"
+CURVE_PNG = "curve.png"
+"""The learning curve with the references as lines (written for the wandb mirror)."""
 LOCK = ".lock"
 """Held by the process running the directory (sdw.locks): one writer, and a probe for liveness."""
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from sdw.app.fingerprint import result_config
 from sdw.app.logger import RunLogger
-from sdw.app.record import (CHECKPOINT, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG, RunRecord,
+from sdw.app.record import (CHECKPOINT, CURVE_PNG, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG, RunRecord,
                             write_json)
 from sdw.app.signals import Interrupted, StopRequest, stop_on_signals
 from sdw.collect.rebuild import load_or_build
@@ -86,8 +86,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             (run_dir / EVAL).unlink()
         method = method_label(cfg)
         record.start(method, config)
+        dataset_tag = cfg.dataset.name or Path(str(cfg.dataset.path)).name
         logger = RunLogger(instantiate(cfg.logger), run_dir, f"{cfg.name}/{run_dir.name}",
-                           OmegaConf.to_container(cfg, resolve=True))
+                           OmegaConf.to_container(cfg, resolve=True), (method, str(dataset_tag)))
         try:
             evaluation = _run(cfg, run_dir, record, logger, method, stop)
         except Interrupted as e:
@@ -99,7 +100,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             logger.finish(failed=True)
             raise
         record.finish(evaluation)
-    logger.summary({"score": evaluation["last_k"]["normalised_mean"]})
+    refs = evaluation["references"] or {}
+    logger.summary({"score": evaluation["last_k"]["normalised_mean"],
+                    "score_final": evaluation["standard"].get("normalised_mean"),
+                    **{f"ref/{k}": (v or {}).get("normalised_mean") for k, v in refs.items()},
+                    "ess_fraction": (evaluation.get("weights") or {}).get("ess_fraction"),
+                    "teacher/normalised": (record.status.get("teacher") or {}).get("normalised")})
+    logger.files(run_dir / SYNTHETIC, {"weights/histogram": run_dir / WEIGHTS_PNG,
+                                       "eval/curve": logger.curve_png(run_dir / CURVE_PNG, refs)})
     logger.finish()
     return evaluation
 
