@@ -465,3 +465,17 @@ def test_every_protocols_scores_are_runs_csv_columns_and_tabulate(sweep, tmp_pat
         assert float(row["score_optim_adam"]) == score - 2.0
     table = table_lines(tmp_path / "out" / "table.md")
     assert table["SDW (knn)"][1] == "51.0 ± 0.0 (1)"  # the walker2d seed-0 run's 50.0, plus one
+
+
+def test_aggregates_across_datasets_as_rliable_computes_them(report):
+    out, _ = report
+    text = (out / "aggregates.md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()
+            if line.startswith("| Av-PBC") or line.startswith("| SDW (knn)")}
+    # Av-PBC has seed 0 on both datasets (seed 1 failed on walker2d): one run of two scores,
+    # hopper 20.0 and walker2d 40.0, whose mean is the point estimate (one run: no spread)
+    assert rows["Av-PBC"][1] == "1"
+    assert rows["Av-PBC"][3] == "30.0 [30.0, 30.0]"
+    assert "SDW (knn): seeds 1 lack a dataset and are left out" in text
+    assert (out / "performance_profiles.png").read_bytes().startswith(PNG_MAGIC)
+    assert "## Aggregates across datasets" in (out / "report.md").read_text()

@@ -21,7 +21,7 @@ from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.errors import UserError
 from sdw.hydra_app import launch, task
-from sdw.report import plots, speed, tables
+from sdw.report import aggregates, plots, speed, tables
 from sdw.report.collect import Run, check_columns, collect_runs, label, status_counts, write_runs_csv
 from sdw.report.curves import CURVE_STATUSES, grouped_curves
 from sdw.report.results import write_results
@@ -30,7 +30,7 @@ log = logging.getLogger("sdw.report")
 
 OUTPUTS = ("runs.csv", "table.md", "table.csv", "table.tex", "report.md", "score_vs_step.png",
            "score_vs_time.png", "ess.png", "steps_to_score.md", "steps_to_score.csv",
-           "speed_vs_step.png", "speed_vs_time.png")
+           "speed_vs_step.png", "speed_vs_time.png", "aggregates.md", "performance_profiles.png")
 
 
 def run(cfg: DictConfig) -> Path:
@@ -63,6 +63,8 @@ def run(cfg: DictConfig) -> Path:
 
     if cfg.plots.enabled:
         sections += _plots(selected, cfg, out)
+    if cfg.aggregate.enabled:
+        sections += _aggregate(selected, cfg, out)
     if cfg.speed.enabled:
         sections += _speed(selected, cfg, out)
     _write_text(out / "report.md", "\n".join(sections))
@@ -101,6 +103,21 @@ def _plots(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
         lines += ["", "Each run's weight histogram:", ""]
         lines += [f"- [{Path(w).parent.name}](<{os.path.relpath(w, out)}>)" for w in weight_plots]
     return lines + [""]
+
+
+def _aggregate(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
+    t, a = cfg.table, cfg.aggregate
+    matrices, datasets, notes = aggregates.score_matrices(runs, t.rows, t.cols, t.value)
+    if not matrices:
+        return ["## Aggregates across datasets", "", "No method has a seed on every dataset.", ""]
+    estimates = aggregates.interval_estimates(matrices, a.reps, a.seed)
+    improvements = aggregates.improvement(matrices, a.improvement, a.reps, a.seed)
+    text = aggregates.to_markdown(estimates, improvements, datasets,
+                                  {m: len(v) for m, v in matrices.items()}, notes, a.reps)
+    _write_text(out / "aggregates.md", text)
+    figure = aggregates.plot_profiles(matrices, out / "performance_profiles.png", a.reps, a.seed)
+    return ["## Aggregates across datasets", "", text, f"![performance profiles]({figure.name})",
+            ""]
 
 
 def _speed(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
