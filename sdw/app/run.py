@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from sdw.app.fingerprint import result_config
 from sdw.app.logger import RunLogger
-from sdw.app.record import (CHECKPOINT, CURVE_PNG, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG, RunRecord,
-                            write_json)
+from sdw.app.record import (CHECKPOINT, CURVE_PNG, EVAL, SYNTHETIC, WEIGHTS_JSON, WEIGHTS_PNG,
+                            RunRecord, write_json)
 from sdw.app.signals import Interrupted, StopRequest, stop_on_signals
 from sdw.collect.rebuild import load_or_build
 from sdw.data.dataset import OfflineDataset
@@ -100,6 +100,13 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             logger.finish(failed=True)
             raise
         record.finish(evaluation)
+    _mirror_result(logger, evaluation, record, run_dir)
+    logger.finish()
+    return evaluation
+
+
+def _mirror_result(logger: RunLogger, evaluation: dict, record: RunRecord, run_dir: Path) -> None:
+    """The run's summary, synthetic set and pictures for the wandb mirror (a no-op without it)."""
     refs = evaluation["references"] or {}
     logger.summary({"score": evaluation["last_k"]["normalised_mean"],
                     "score_final": evaluation["standard"].get("normalised_mean"),
@@ -108,8 +115,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                     "teacher/normalised": (record.status.get("teacher") or {}).get("normalised")})
     logger.files(run_dir / SYNTHETIC, {"weights/histogram": run_dir / WEIGHTS_PNG,
                                        "eval/curve": logger.curve_png(run_dir / CURVE_PNG, refs)})
-    logger.finish()
-    return evaluation
 
 
 def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
