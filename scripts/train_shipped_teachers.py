@@ -110,7 +110,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     timings_path = args.cache_dir / "timings.json"
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(train_one, name, str(args.cache_dir), args.steps) for name in args.datasets]
+        futures = [pool.submit(train_one, name, str(args.cache_dir), args.steps)
+                   for name in args.datasets]
         for future in futures:
             result = future.result()
             if "skipped" in result:
@@ -216,7 +217,7 @@ def study_protocol():
 
 
 def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict:
-    """The premise check of one dataset's shipped teacher, written to `<premise_dir>/<name>.json`."""
+    """The premise check of one dataset's shipped teacher, into `<premise_dir>/<name>.json`."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import numpy as np
     import torch
