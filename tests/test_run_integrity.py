@@ -183,18 +183,21 @@ def _cached_in_process(cache: str, counter: str, barrier) -> None:
     assert _cached(cache, "whole_data_bc", {"dataset": "x"}, compute) == {"normalised_mean": 1.0}
 
 
-def test_parallel_jobs_compute_a_shared_reference_once(tmp_path):
+def run_side_by_side(target, *args) -> list[int | None]:
+    """`target(*args, barrier)` in two fresh processes released at once; their exit codes."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
-    counter = tmp_path / "computed.txt"
-    workers = [context.Process(target=_cached_in_process,
-                               args=(str(tmp_path / "refs"), str(counter), barrier))
-               for _ in range(2)]
+    workers = [context.Process(target=target, args=(*args, barrier)) for _ in range(2)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=120)
-    assert [w.exitcode for w in workers] == [0, 0]
+    return [w.exitcode for w in workers]
+
+
+def test_parallel_jobs_compute_a_shared_reference_once(tmp_path):
+    counter = tmp_path / "computed.txt"
+    assert run_side_by_side(_cached_in_process, str(tmp_path / "refs"), str(counter)) == [0, 0]
     assert counter.read_text() == "computed\n"
 
 
@@ -222,14 +225,6 @@ def _build_in_process(minari: str, counter: str, barrier) -> None:
 
 
 def test_parallel_jobs_wait_for_one_dataset_build(tmp_path):
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(2)
     counter = tmp_path / "built.txt"
-    workers = [context.Process(target=_build_in_process,
-                               args=(str(tmp_path / "minari"), str(counter), barrier))
-               for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
+    assert run_side_by_side(_build_in_process, str(tmp_path / "minari"), str(counter)) == [0, 0]
     assert counter.read_text() == "built sdw/hopper/medium-v0\n"  # the second one waited
