@@ -1,21 +1,23 @@
-"""Train the TD3+BC teachers shipped in sdw/teacher/shipped/ (docs/teachers.md), then ship them.
+"""Train the teachers shipped in sdw/teacher/shipped/ (docs/teachers.md), then ship them.
 
-    nice -n 5 python scripts/train_shipped_teachers.py train [--jobs 2] [datasets ...]
+    nice -n 5 python scripts/train_shipped_teachers.py train [--jobs 2] [--algorithm iql] [datasets ...]
     python scripts/train_shipped_teachers.py ship [datasets ...]
     python scripts/train_shipped_teachers.py table
-    OMP_NUM_THREADS=1 python scripts/train_shipped_teachers.py premise [--jobs 2] [datasets ...]
+    OMP_NUM_THREADS=1 python scripts/train_shipped_teachers.py premise [--jobs 2] [--algorithm iql] [datasets ...]
     python scripts/train_shipped_teachers.py curves
 
 `train` runs `train_teacher` with the documented configuration (TD3BCConfig(steps=200000),
-10 evaluation episodes every 20000 steps) on each dataset, `--jobs` processes with one torch
+10 evaluation episodes every 20000 steps; `--algorithm iql`: conf/teacher/ with CORL's settings for
+the dataset, `iql_option`) on each dataset, `--jobs` processes with one torch
 thread each, into `--cache-dir`; a killed run resumes from its last checkpoint, and a
 finished teacher is not trained again, and one another `train` is training is skipped (a lock per
-dataset). Wall-clock seconds go to `<cache-dir>/timings.json`.
+algorithm and dataset). Wall-clock seconds go to `<cache-dir>/timings.json`.
 `ship` stores each finished teacher's weights as float16 when its evaluation with float16 weights
 stays within `--tolerance` normalised points of the float32 one (float32 otherwise), and writes
-sdw/teacher/shipped/td3bc/<dataset hash>-<config hash>.pt with its .json summary. `table`
+sdw/teacher/shipped/<algorithm>/<dataset hash>-<config hash>.pt with its .json summary. `table`
 prints the table of docs/teachers.md from the shipped summaries.
-`premise` runs the selection rule's checks on each shipped teacher (docs/teachers.md): its score
+`premise` runs the selection rule's checks on each teacher (docs/teachers.md; the shipped weights,
+else the trained ones in `--cache-dir`): its score
 on the study's 50-episode protocol against whole-data BC (`bc_students` students of
 conf/eval/local.yaml, the study's reference, cached where `sdw-run` caches it) and the data's
 mean return, and whether its training curve has levelled off; one JSON per dataset goes to
@@ -54,12 +56,28 @@ EVAL_EVERY = 20_000
 """Periodic 10-episode evaluations: the training curve of docs/teachers.md (not in the key)."""
 
 
-def teacher_config(steps: int = STEPS):
-    """The documented configuration (conf/teacher/td3bc.yaml), evaluated over 10 episodes every
-    EVAL_EVERY steps and at the end (`eval_every` is not part of the cache key)."""
-    from sdw.teacher.td3bc import TD3BCConfig
+ALGORITHMS = ("td3bc", "iql")
 
-    return TD3BCConfig(steps=steps, eval_episodes=10, eval_every=EVAL_EVERY)
+
+def iql_option(name: str) -> str:
+    """The conf/teacher option holding CORL's IQL settings for a study dataset: CORL's hopper
+    medium and medium-replay share one exception, hopper medium-expert has another."""
+    if name in ("local-hopper-medium", "local-hopper-medium-replay"):
+        return "iql-corl-hopper-medium"
+    return "iql-corl-hopper-medium-expert" if name == "local-hopper-medium-expert" else "iql"
+
+
+def teacher_config(name: str, steps: int = STEPS, algorithm: str = "td3bc"):
+    """The documented configuration of `algorithm` for dataset `name` (conf/teacher/td3bc.yaml, or
+    `iql_option(name)`) for `steps` steps, evaluated over 10 episodes every EVAL_EVERY steps and
+    at the end (`eval_every` is not part of the cache key)."""
+    from hydra.utils import instantiate
+
+    from sdw.overrides import check_overrides
+
+    option = "td3bc" if algorithm == "td3bc" else iql_option(name)
+    cfg = instantiate(check_overrides("run", [f"teacher={option}", "device=cpu"]).teacher)
+    return replace(cfg, steps=steps, eval_episodes=10, eval_every=EVAL_EVERY)
 
 
 def cache_entry(dataset, cfg, cache_dir: Path) -> tuple[object, Path]:
@@ -73,7 +91,7 @@ def cache_entry(dataset, cfg, cache_dir: Path) -> tuple[object, Path]:
                                               header["config_hash"])
 
 
-def train_one(name: str, cache_dir: str, steps: int) -> dict:
+def train_one(name: str, cache_dir: str, steps: int, algorithm: str) -> dict:
     """Train (or resume, or find) the teacher of one dataset; its score and wall-clock time."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -83,7 +101,7 @@ def train_one(name: str, cache_dir: str, steps: int) -> dict:
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(name)s: %(message)s")
-    lock_path = Path(cache_dir) / "locks" / f"{name}.lock"
+    lock_path = Path(cache_dir) / "locks" / f"{algorithm}-{name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         try:
@@ -91,10 +109,11 @@ def train_one(name: str, cache_dir: str, steps: int) -> dict:
         except BlockingIOError:
             return {"dataset": name, "skipped": "another `train` is training it"}
         dataset = load_dataset(name)
-        if cache_entry(dataset, teacher_config(steps), Path(cache_dir))[1].exists():
+        cfg = teacher_config(name, steps, algorithm)
+        if cache_entry(dataset, cfg, Path(cache_dir))[1].exists():
             return {"dataset": name, "skipped": "already trained"}
         t0 = time.perf_counter()
-        teacher = train_teacher(dataset, teacher_config(steps), cache_dir)
+        teacher = train_teacher(dataset, cfg, cache_dir)
         return {"dataset": name, "dataset_hash": dataset.content_hash,
                 "seconds": time.perf_counter() - t0,
                 "normalised": teacher.evaluation["normalised_mean"]}
@@ -110,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     timings_path = args.cache_dir / "timings.json"
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(train_one, name, str(args.cache_dir), args.steps)
+        futures = [pool.submit(train_one, name, str(args.cache_dir), args.steps, args.algorithm)
                    for name in args.datasets]
         for future in futures:
             result = future.result()
@@ -118,7 +137,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                 print(f"{result['dataset']}: skipped, {result['skipped']}", flush=True)
                 continue
             timings = read_timings(args.cache_dir)  # another `train` may have added to it
-            entry = timings.setdefault(result["dataset"], {"seconds": 0.0, "sessions": []})
+            key = result["dataset"] if args.algorithm == "td3bc" else f"{args.algorithm}-{result['dataset']}"
+            entry = timings.setdefault(key, {"seconds": 0.0, "sessions": []})
             entry["sessions"].append(round(result["seconds"], 1))
             entry["seconds"] = round(sum(entry["sessions"]), 1)
             entry.update(dataset_hash=result["dataset_hash"], normalised=result["normalised"])
@@ -139,7 +159,8 @@ def cmd_ship(args: argparse.Namespace) -> None:
     timings = read_timings(args.cache_dir)
     for name in args.datasets:
         dataset = load_dataset(name)
-        cfg, entry = cache_entry(dataset, teacher_config(args.steps), args.cache_dir)
+        cfg, entry = cache_entry(dataset, teacher_config(name, args.steps, args.algorithm),
+                                 args.cache_dir)
         if not entry.exists():
             print(f"{name}: no trained teacher at {entry}; run `train` first")
             continue
@@ -154,7 +175,9 @@ def cmd_ship(args: argparse.Namespace) -> None:
         if dtype == "float16":  # the evaluation of the weights that are shipped
             shipped["evaluation"] = {**ev16, "step": record["evaluation"]["step"]}
         shipped["shipped"] = {"dtype": dtype, "normalised_float32": n32, "normalised_float16": n16,
-                              "train_seconds": timings.get(name, {}).get("seconds"),
+                              "train_seconds": timings.get(
+                                  name if args.algorithm == "td3bc" else f"{args.algorithm}-{name}",
+                                  {}).get("seconds"),
                               "dataset_name": name}
         out = args.shipped_root / cfg.ALGORITHM / entry.name
         TeacherCache(args.shipped_root).save(out, shipped, {k: v for k, v in shipped.items()
@@ -216,8 +239,9 @@ def study_protocol():
             int(cfg.synthetic.size))
 
 
-def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict:
-    """The premise check of one dataset's shipped teacher, into `<premise_dir>/<name>.json`."""
+def premise_one(name: str, cache_dir: str, steps: int, algorithm: str, premise_dir: str) -> dict:
+    """The premise check of one dataset's teacher, into `<premise_dir>/<name>.json`: the shipped
+    weights where they are shipped, else the trained ones in `cache_dir` (never trains)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import numpy as np
     import torch
@@ -225,12 +249,18 @@ def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict
     from sdw.atomic import atomic_write
     from sdw.data.registry import load_dataset
     from sdw.evaluate.references import reference_evaluations
+    from sdw.teacher.cache import SHIPPED_ROOT
     from sdw.teacher.train import train_teacher
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(name)s: %(message)s")
     dataset = load_dataset(name)
-    teacher = train_teacher(dataset, teacher_config(steps), None)  # shipped: nothing to train
+    cfg = teacher_config(name, steps, algorithm)
+    shipped = cache_entry(dataset, cfg, SHIPPED_ROOT)[1].exists()
+    if not shipped and not cache_entry(dataset, cfg, Path(cache_dir))[1].exists():
+        raise FileNotFoundError(f"{name}: no {algorithm} teacher of {steps} steps shipped or in "
+                                f"{cache_dir}; run `train` first")
+    teacher = train_teacher(dataset, cfg, None if shipped else cache_dir)
     protocol, student, inner, size = study_protocol()
     cache = Path(os.environ.get("SDW_CACHE_DIR", "outputs/cache")) / "references"
     refs = reference_evaluations(dataset, teacher, protocol, student, inner, size, cache)
@@ -240,6 +270,7 @@ def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict
     summary = {"history": teacher.history, "evaluation": teacher.evaluation}
     result = {
         "dataset": name, "dataset_hash": dataset.content_hash, "teacher_steps": steps,
+        "algorithm": algorithm,
         "teacher": {"mean": float(np.mean(episodes)), "std": float(np.std(episodes)),
                     "episodes": len(episodes), "per_episode": episodes},
         "whole_data_bc": {"mean": float(np.mean(bc_students)), "std": float(np.std(bc_students)),
@@ -261,6 +292,7 @@ def premise_one(name: str, cache_dir: str, steps: int, premise_dir: str) -> dict
 def cmd_premise(args: argparse.Namespace) -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {name: pool.submit(premise_one, name, str(args.cache_dir), args.steps,
+                                     args.algorithm,
                                      str(args.premise_dir)) for name in args.datasets}
         for name, future in futures.items():
             r = future.result()
@@ -304,6 +336,9 @@ def main() -> None:
     parser.add_argument("--shipped-root", type=Path, default=None,
                         help="where `ship` writes; default sdw/teacher/shipped")
     parser.add_argument("--jobs", type=int, default=2, help="training processes (1 thread each)")
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default="td3bc",
+                        help="td3bc: the documented TD3+BC; iql: IQL with CORL's settings for the "
+                             "dataset (conf/teacher/iql-corl-*.yaml)")
     parser.add_argument("--steps", type=int, default=STEPS,
                         help="gradient steps (other values only to try the script out)")
     parser.add_argument("--premise-dir", type=Path, default=PREMISE_DIR,

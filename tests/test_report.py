@@ -217,6 +217,33 @@ def test_csv_table_holds_the_numbers(report):
     assert float(rows["Teacher"][f"{WALKER} mean"]) == 70.0
 
 
+def test_an_interval_beside_mean_and_std_in_every_format(sweep, tmp_path):
+    out = tmp_path / "out"
+    main([str(sweep), f"out={out}", "table.interval=0.95", "plots.enabled=false"])
+    rows = table_lines(out / "table.md")
+    # Av-PBC on hopper: 20 and 30, std (ddof 1) 7.07, t(0.975, 1 dof) 12.706 x 5.0 = 63.5
+    assert rows["Av-PBC"][:2] == ["25.0 ± 5.0 [-38.5, 88.5] (2)", "40.0 ± 0.0 (1)"]
+    assert rows["BC (whole data)"][0] == "45.0 ± 0.0 [45.0, 45.0] (3 students)"
+    assert "95% t interval of the mean" in (out / "table.md").read_text()
+    with open(out / "table.csv") as f:
+        avpbc = next(r for r in csv.DictReader(f) if r["method"] == "Av-PBC")
+    assert float(avpbc[f"{HOPPER} ci_low"]) == pytest.approx(25 - 12.7062 * 5, abs=1e-3)
+    assert avpbc[f"{WALKER} ci_low"] == avpbc[f"{WALKER} ci_high"] == ""
+    assert "[-38.5, 88.5]" in (out / "table.tex").read_text()
+
+
+def test_score_curves_carry_the_references_as_lines(sweep, tmp_path, monkeypatch):
+    from sdw.report import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    main([str(sweep), f"out={tmp_path / 'out'}", "aggregate.enabled=false"])
+    lines = {ax.get_title(): {line.get_label(): line.get_ydata()[0] for line in ax.get_lines()}
+             for ax in drawn[0].axes if ax.get_visible()}
+    assert lines[HOPPER]["BC (whole data) 45.0"] == 45.0
+    assert lines[WALKER]["Teacher 70.0"] == 70.0 and lines[WALKER]["Random subset 5.0"] == 5.0
+
+
 def test_latex_table_is_a_booktabs_tabular_with_the_right_columns(report):
     out, _ = report
     tex = (out / "table.tex").read_text()

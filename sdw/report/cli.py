@@ -62,7 +62,7 @@ def run(cfg: DictConfig) -> Path:
                 f"## Table: {spec.value} by {spec.rows} and {spec.cols}", "", table_md]
 
     if cfg.plots.enabled:
-        sections += _plots(selected, cfg, out)
+        sections += _plots(selected, cfg, out, reference_lines(table))
     if cfg.aggregate.enabled:
         sections += _aggregate(selected, cfg, out)
     if cfg.speed.enabled:
@@ -85,13 +85,23 @@ def select(runs: Sequence[Run], where: dict) -> list[Run]:
     return selected
 
 
-def _plots(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
+def reference_lines(table: tables.Table) -> dict[str, dict[str, float]]:
+    """column -> reference label -> its mean: the lines drawn across each score panel."""
+    lines: dict[str, dict[str, float]] = {}
+    for ref, cells in table.references.items():
+        for col, cell in cells.items():
+            lines.setdefault(col, {})[tables.REFERENCE_LABELS[ref]] = cell.mean
+    return lines
+
+
+def _plots(runs: Sequence[Run], cfg: DictConfig, out: Path,
+           references: dict[str, dict[str, float]]) -> list[str]:
     t, p = cfg.table, cfg.plots
     curves = grouped_curves(runs, t.rows, t.cols, CURVE_STATUSES[p.curves_from])
     drawn = [plots.plot_curves(curves, out / "score_vs_step.png", x="step", band=p.band,
-                               legend_title=t.rows),
+                               legend_title=t.rows, references=references),
              plots.plot_curves(curves, out / "score_vs_time.png", x="elapsed", band=p.band,
-                               legend_title=t.rows),
+                               legend_title=t.rows, references=references),
              plots.plot_ess(runs, t.rows, t.cols, out / "ess.png")]
     lines = ["## Plots", ""]
     lines += [f"![{path.stem}]({path.name})" for path in drawn if path is not None]

@@ -17,13 +17,16 @@ from sdw.report.curves import MeanCurve
 
 X_AXES = {"step": "outer step", "elapsed": "distillation wall clock (s)"}
 BANDS = ("minmax", "std")
+REFERENCE_STYLES = (":", "-.", "--")
 
 
 def plot_curves(curves: Mapping[str, Mapping[str, MeanCurve]], path: Path, *, x: str,
                 band: str, legend_title: str, targets: Mapping[str, float] | None = None,
-                ) -> Path | None:
+                references: Mapping[str, Mapping[str, float]] | None = None) -> Path | None:
     """One panel per key of `curves`, one line per inner key: seed-mean score with a band
-    (min-max or +- std over seeds) against outer step or elapsed seconds; None without curves."""
+    (min-max or +- std over seeds) against outer step or elapsed seconds, and each panel's
+    `references` (name -> score: random subset, whole-data BC, teacher) as horizontal lines;
+    None without curves."""
     if x not in X_AXES:
         raise ValueError(f"x={x!r}: one of {', '.join(X_AXES)}")
     if band not in BANDS:
@@ -40,6 +43,10 @@ def plot_curves(curves: Mapping[str, Mapping[str, MeanCurve]], path: Path, *, x:
                                label=f"{name} ({c.seeds} seed{'s' * (c.seeds != 1)})")
             ax.fill_between(xs[keep], low[keep], high[keep], alpha=0.2,
                             color=drawn.get_color(), linewidth=0)
+        for (name, value), style in zip((references or {}).get(panel, {}).items(),
+                                        REFERENCE_STYLES):
+            ax.axhline(value, color="black", linestyle=style, linewidth=1,
+                       label=f"{name} {value:.1f}")
         if targets and panel in targets:
             ax.axhline(targets[panel], color="grey", linestyle="--", linewidth=1,
                        label=f"target {targets[panel]:.1f}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from sdw.errors import UserError
 from sdw.report.collect import REFERENCES, Run, check_columns, label
@@ -35,6 +36,7 @@ class TableSpec:
     std_ddof: int = 0
     references: bool = True
     average: bool = True
+    interval: float | None = None
 
 
 @dataclass
@@ -57,6 +59,14 @@ class Cell:
         if self.n <= self.ddof:
             return 0.0 if self.values else None
         return float(np.std(self.values, ddof=self.ddof))
+
+    def interval(self, level: float) -> tuple[float, float] | None:
+        """Student's t interval of the mean at `level` (std with ddof 1); None under 2 values."""
+        if self.n < 2:
+            return None
+        half = (stats.t.ppf((1 + level) / 2, self.n - 1) * np.std(self.values, ddof=1)
+                / np.sqrt(self.n))
+        return self.mean - half, self.mean + half
 
 
 @dataclass
@@ -224,16 +234,20 @@ def reference_cell(runs: Sequence[Run], spec: TableSpec, col: str, ref: str) -> 
     return Cell([v for result in results for v in result], spec.std_ddof)
 
 
-def format_cell(cell: Cell | None, decimals: int, unit: tuple[str, str] | None = None) -> str:
-    """`41.0 ± 0.8 (3)`; with a unit `11.8 ± 5.1 (5 students)`, or `49.0 (1 policy)`."""
+def format_cell(cell: Cell | None, decimals: int, unit: tuple[str, str] | None = None,
+                interval: float | None = None) -> str:
+    """`41.0 ± 0.8 (3)`; with a unit `11.8 ± 5.1 (5 students)`, or `49.0 (1 policy)`; with an
+    `interval` level its t interval after the std: `41.0 ± 0.8 [39.0, 43.0] (3)`."""
     if cell is None or not cell.n:
         return MISSING
-    if unit is None:
-        return f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f} ({cell.n})"
-    count = f"({cell.n} {unit[0] if cell.n == 1 else unit[1]})"
-    if cell.n == 1:
+    count = f"({cell.n})" if unit is None else f"({cell.n} {unit[0] if cell.n == 1 else unit[1]})"
+    if cell.n == 1 and unit is not None:
         return f"{cell.mean:.{decimals}f} {count}"
-    return f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f} {count}"
+    text = f"{cell.mean:.{decimals}f} ± {cell.std:.{decimals}f}"
+    bounds = cell.interval(interval) if interval else None
+    if bounds is not None:
+        text += f" [{bounds[0]:.{decimals}f}, {bounds[1]:.{decimals}f}]"
+    return f"{text} {count}"
 
 
 def format_number(value: float | None, decimals: int) -> str:
@@ -256,7 +270,7 @@ def text_grid(table: Table) -> tuple[list[str], list[list[str]], int]:
     for name, cells, unit in [(r, table.row_cells(r), None) for r in table.rows] + [
             (REFERENCE_LABELS[ref], cells, REFERENCE_UNITS[ref])
             for ref, cells in table.references.items()]:
-        line = [name, *(format_cell(cells.get(c), d, unit) for c in table.cols)]
+        line = [name, *(format_cell(cells.get(c), d, unit, spec.interval) for c in table.cols)]
         if spec.average:
             line.append(format_number(table.average(cells), d))
         if show_ess:
@@ -273,7 +287,8 @@ def to_markdown(table: Table) -> str:
         cells = [f"*{line[0]}*" if i >= n_rows else line[0], *line[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     spec = table.spec
-    lines += ["", f"Cells: {spec.value} as mean ± std (number of seeds) over seeds "
+    interval = (f", [{spec.interval:.0%} t interval of the mean]" if spec.interval else "")
+    lines += ["", f"Cells: {spec.value} as mean ± std{interval} (number of seeds) over seeds "
               f"(std with ddof={spec.std_ddof}); Average: mean of the row's cell means when every "
               f"column has one; references (computed once per dataset and shared by its seeds): "
               f"mean ± std over their students (the random subset: one student per random subset; "
@@ -305,8 +320,9 @@ def omissions_markdown(table: Table) -> str:
 def to_csv_rows(table: Table) -> list[list[Any]]:
     """The table in the same layout with numbers: mean, std and n per column."""
     show_ess = bool(table.ess)
-    header = [table.spec.rows] + [f"{c} {stat}" for c in table.cols
-                                  for stat in ("mean", "std", "n")]
+    level = table.spec.interval
+    statistics = ("mean", "std", "n") + (("ci_low", "ci_high") if level else ())
+    header = [table.spec.rows] + [f"{c} {stat}" for c in table.cols for stat in statistics]
     header += (["average"] if table.spec.average else []) + (["ess_fraction"] if show_ess else [])
     out = [header]
     named = [(r, table.row_cells(r)) for r in table.rows] + [
@@ -316,6 +332,8 @@ def to_csv_rows(table: Table) -> list[list[Any]]:
         for c in table.cols:
             cell = cells.get(c)
             line += [cell.mean, cell.std, cell.n] if cell else [None, None, 0]
+            if level:
+                line += list((cell.interval(level) if cell else None) or (None, None))
         if table.spec.average:
             line.append(table.average(cells))
         if show_ess:
