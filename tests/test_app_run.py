@@ -140,3 +140,40 @@ def test_the_override_check_knows_mandatory_keys_and_names_typos():
     assert check_overrides("run", ["teacher.max_action=null", "outer_optim.lr=1"]).outer_optim.lr == 1
     sweep = check_overrides("run", ["objective=dbc,pbc", "seed=range(3)"])
     assert (sweep.objective.name, sweep.seed) == ("dbc", 0)  # a sweep is checked by its first value
+
+
+QUICK_EVAL = ["eval.every=2", "eval.students=1", "eval.episodes=1", "eval.last_k=1",
+              "eval.bc_steps=20", "eval.bc_batch_size=64", "eval.max_episode_steps=20"]
+"""conf/eval/quick.yaml's sizes on top of another protocol (TINY without `eval=quick`)."""
+
+
+@pytest.mark.parametrize("protocol, extra, table, rows", [
+    ("ensemble", ["eval.ensemble=2"], "ensemble_table.md",
+     ["Av-PBC: one student", "Av-PBC: ensemble of 2"]),
+    ("cross_arch", ["eval.cross_steps=3"], "cross_table.md",
+     ["Av-PBC: as distilled", "Av-PBC: official_mlp2", "Av-PBC: official_resmlp",
+      "Av-PBC: sgdm optimiser"]),
+])
+def test_a_tiny_protocol_sweep_gives_its_papers_table_from_one_report(
+        protocol, extra, table, rows, data_file, cache_dir, tmp_path):
+    tiny = [arg for arg in TINY if arg != "eval=quick"]
+    sweep = sdw_run(["-m", f"dataset.path={data_file}", "outer_steps=2", *tiny, f"name={protocol}",
+                     f"eval={protocol}", *QUICK_EVAL, *extra, "objective=avpbc",
+                     "weighting=none", "seed=0,1"], tmp_path, cache_dir)
+    assert sweep.returncode == 0, sweep.stdout
+    root = tmp_path / "sweeps" / protocol
+    report = subprocess.run([sys.executable, "-m", "sdw.report.cli", str(root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert report.returncode == 0, report.stdout
+    lines = (root / "report" / table).read_text().split("\n\n")[0].splitlines()[2:]
+    cells = {line.strip("|").split("|")[0].strip(): line.strip("|").split("|")[1].strip()
+             for line in lines}
+    assert set(rows) <= set(cells), cells
+    for row in rows:  # both seeds in every protocol's cell
+        assert cells[row].endswith("(2)"), (row, cells[row])
+    results = [json.loads(p.read_text()) for p in root.glob("*/eval.json")]
+    expected = (sum(r["ensemble"]["normalised_mean"] for r in results) / 2 if protocol == "ensemble"
+                else sum(r["cross_architecture"]["official_mlp2"]["normalised_mean"]
+                         for r in results) / 2)
+    assert cells[rows[1]].startswith(f"{expected:.1f} ± ")

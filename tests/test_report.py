@@ -434,13 +434,6 @@ def test_an_unknown_band_is_named(sweep, tmp_path, capsys):
     assert "plots.band='iqr': use one of minmax, std" in capsys.readouterr().err
 
 
-if __name__ == "__main__":
-    # `python tests/test_report.py DIR [--speed]`: write the synthetic test sweep (docs/report.md)
-    target = Path(sys.argv[1])
-    (write_speed_sweep if "--speed" in sys.argv[2:] else write_sweep)(target)
-    print(f"wrote the synthetic test sweep {target}")
-
-
 def test_a_job_that_failed_before_loading_its_dataset_joins_its_datasets_column(tmp_path):
     from sdw.report.collect import collect_runs
 
@@ -473,25 +466,91 @@ def test_a_cell_pooling_two_evaluation_protocols_is_warned_about(sweep, tmp_path
     assert expected in (tmp_path / "out" / "table.md").read_text()
 
 
-def test_every_protocols_scores_are_runs_csv_columns_and_tabulate(sweep, tmp_path):
+def add_protocols(sweep: Path) -> None:
+    """Every done job's eval.json gets an ensemble of 10 (score + 3), a 4-layer student
+    (score - 1) and Adam as inner optimiser (score - 2); its standard score is score + 1."""
     for job in sweep.iterdir():
         if (job / "eval.json").exists():
             result = json.loads((job / "eval.json").read_text())
             score = result["last_k"]["normalised_mean"]
-            result["ensemble"] = {"normalised_mean": score + 1.0, "members": 10}
+            result["ensemble"] = {"normalised_mean": score + 3.0, "members": 10}
             result["cross_architecture"] = {"official_mlp4": {"normalised_mean": score - 1.0}}
             result["cross_optimiser"] = {"adam": {"normalised_mean": score - 2.0}}
             (job / "eval.json").write_text(json.dumps(result))
+
+
+def test_every_protocols_scores_are_runs_csv_columns_and_tabulate(sweep, tmp_path):
+    add_protocols(sweep)
     main([str(sweep), f"out={tmp_path / 'out'}", "table.value=score_ensemble"])
     with open(tmp_path / "out" / "runs.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "done"]
     for row in rows:
         score = float(row["score"])
-        assert float(row["score_ensemble"]) == score + 1.0
+        assert float(row["score_ensemble"]) == score + 3.0
+        assert float(row["ensemble_members"]) == 10
         assert float(row["score_arch_official_mlp4"]) == score - 1.0
         assert float(row["score_optim_adam"]) == score - 2.0
     table = table_lines(tmp_path / "out" / "table.md")
-    assert table["SDW (knn)"][1] == "51.0 ± 0.0 (1)"  # the walker2d seed-0 run's 50.0, plus one
+    assert table["SDW (knn)"][1] == "53.0 ± 0.0 (1)"  # the walker2d seed-0 run's 50.0, plus three
+
+
+def test_ensemble_and_cross_tables_in_the_papers_layout(sweep, tmp_path):
+    add_protocols(sweep)
+    main([str(sweep), f"out={tmp_path / 'out'}"])
+    out = tmp_path / "out"
+    ensemble = table_lines(out / "ensemble_table.md")
+    # Av-PBC on hopper: scores 20 and 30, so one student 21 and 31, the ensembles 23 and 33
+    assert ensemble["Av-PBC: one student"][:2] == ["26.0 ± 5.0 (2)", "41.0 ± 0.0 (1)"]
+    assert ensemble["Av-PBC: ensemble of 10"][:2] == ["28.0 ± 5.0 (2)", "43.0 ± 0.0 (1)"]
+    assert ensemble["SDW (knn): ensemble of 10"][:2] == ["29.0 ± 2.0 (2)", "53.0 ± 0.0 (1)"]
+    assert list(ensemble)[:4] == ["Av-PBC: one student", "Av-PBC: ensemble of 10",
+                                  "SDW (knn): one student", "SDW (knn): ensemble of 10"]
+    text = (out / "ensemble_table.md").read_text()
+    assert "| OBD Table 3: Av-PBC, ensemble of 10 | 27.6 | 58.6 |" in text  # hopper, walker2d M
+    assert FAILED_ERROR in text  # the failed job is listed under this table too
+    cross = table_lines(out / "cross_table.md")
+    assert cross["Av-PBC: as distilled"][0] == "26.0 ± 5.0 (2)"
+    assert cross["Av-PBC: official_mlp4"][0] == "24.0 ± 5.0 (2)"
+    assert cross["Av-PBC: adam optimiser"][0] == "23.0 ± 5.0 (2)"
+    assert "not in this project's reference notes" in (out / "cross_table.md").read_text()
+    report_md = (out / "report.md").read_text()
+    assert "## OBD Table 3 layout" in report_md and "## OBD Table 2 layout" in report_md
+    header = (out / "ensemble_table.csv").read_text().splitlines()[0]
+    assert header.startswith("method: evaluation,local-hopper-medium mean")
+    assert "\\toprule" in (out / "cross_table.tex").read_text()
+
+
+def test_a_sweep_without_other_protocols_has_no_protocol_tables(report):
+    out, _ = report
+    assert not (out / "ensemble_table.md").exists() and not (out / "cross_table.md").exists()
+
+
+def test_sdw_eval_outputs_are_read_beside_and_outside_job_dirs(sweep, tmp_path):
+    job = sweep / job_name("Av-PBC", HOPPER, 0)
+    (job / "synthetic.eval.json").write_text(json.dumps(  # sdw-eval eval=ensemble RUN_DIR
+        {"method": "Av-PBC", "standard": {"normalised_mean": 99.0},
+         "ensemble": {"normalised_mean": 7.0, "members": 5}}))
+    alone = tmp_path / "sets" / "mine"
+    alone.mkdir(parents=True)
+    (alone / "set.eval.json").write_text(json.dumps(
+        {"method": "DBC", "dataset": HOPPER, "seed": 3, "standard": {"normalised_mean": 12.0},
+         "last_k": None, "ensemble": {"normalised_mean": 14.0, "members": 5},
+         "cross_architecture": {}, "cross_optimiser": {},
+         "references": {"whole_data_bc": {"normalised_mean": 45.0}},
+         "protocol": {"students": 2, "episodes": 3}}))
+    main([str(sweep), str(tmp_path / "sets"), f"out={tmp_path / 'out'}"])
+    with open(tmp_path / "out" / "runs.csv") as f:
+        rows = {r["run_dir"]: r for r in csv.DictReader(f)}
+    merged = rows[str(job)]
+    assert float(merged["score_ensemble"]) == 7.0  # from synthetic.eval.json
+    assert float(merged["score_final"]) == 21.0  # eval.json's own standard score stays
+    standalone = rows[str(alone / "set.eval.json")]
+    assert (standalone["status"], standalone["method"], standalone["seed"]) == ("done", "DBC", "3")
+    assert (float(standalone["score_final"]), float(standalone["score_ensemble"])) == (12.0, 14.0)
+    assert standalone["eval_protocol"] == "students=2 episodes=3" and standalone["score"] == ""
+    ensemble = table_lines(tmp_path / "out" / "ensemble_table.md")
+    assert ensemble["DBC: ensemble of 5"][0] == "14.0 ± 0.0 (1)"
+    assert ensemble["Av-PBC: ensemble of 5"][0] == "7.0 ± 0.0 (1)"  # only the merged job's
 
 
 def test_aggregates_across_datasets_as_rliable_computes_them(report):
@@ -506,3 +565,13 @@ def test_aggregates_across_datasets_as_rliable_computes_them(report):
     assert "SDW (knn): seeds 1 lack a dataset and are left out" in text
     assert (out / "performance_profiles.png").read_bytes().startswith(PNG_MAGIC)
     assert "## Aggregates across datasets" in (out / "report.md").read_text()
+
+
+if __name__ == "__main__":
+    # `python tests/test_report.py DIR [--speed | --protocols]`: write the synthetic test sweep
+    # (docs/report.md); --protocols adds ensemble and cross-architecture scores to it
+    target = Path(sys.argv[1])
+    (write_speed_sweep if "--speed" in sys.argv[2:] else write_sweep)(target)
+    if "--protocols" in sys.argv[2:]:
+        add_protocols(target)
+    print(f"wrote the synthetic test sweep {target}")

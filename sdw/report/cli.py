@@ -21,7 +21,7 @@ from sdw.atomic import atomic_write
 from sdw.config import config_dir
 from sdw.errors import UserError
 from sdw.hydra_app import launch, task
-from sdw.report import aggregates, plots, speed, tables
+from sdw.report import aggregates, plots, protocols, speed, tables
 from sdw.report.collect import Run, check_columns, collect_runs, label, status_counts, write_runs_csv
 from sdw.report.curves import CURVE_STATUSES, grouped_curves
 from sdw.report.results import write_results
@@ -30,7 +30,8 @@ log = logging.getLogger("sdw.report")
 
 OUTPUTS = ("runs.csv", "table.md", "table.csv", "table.tex", "report.md", "score_vs_step.png",
            "score_vs_time.png", "ess.png", "steps_to_score.md", "steps_to_score.csv",
-           "speed_vs_step.png", "speed_vs_time.png", "aggregates.md", "performance_profiles.png")
+           "speed_vs_step.png", "speed_vs_time.png", "aggregates.md", "performance_profiles.png",
+           *(f"{kind}_table.{ext}" for kind in ("ensemble", "cross") for ext in ("md", "csv", "tex")))
 
 
 def run(cfg: DictConfig) -> Path:
@@ -60,6 +61,13 @@ def run(cfg: DictConfig) -> Path:
     sections = [f"# Report: {', '.join(dirs)}", "",
                 f"{len(runs)} jobs ({status_counts(runs)}); one row each in runs.csv.", "",
                 f"## Table: {spec.value} by {spec.rows} and {spec.cols}", "", table_md]
+    for found in protocols.protocol_tables(selected, spec):
+        text = protocols.to_markdown(found)
+        _write_text(out / f"{found.kind}_table.md", text)
+        _write_csv(out / f"{found.kind}_table.csv", tables.to_csv_rows(found.table))
+        _write_text(out / f"{found.kind}_table.tex", tables.to_latex(found.table))
+        sections += [f"## {found.title}", "", text]
+        print(f"\n{found.title}\n\n{text}")
 
     if cfg.plots.enabled:
         sections += _plots(selected, cfg, out, reference_lines(table))

@@ -28,6 +28,8 @@ from sdw.locks import held
 log = logging.getLogger("sdw.report")
 
 REFERENCES = ("random_subset", "whole_data_bc", "teacher")
+EVAL_ARTEFACT = ".eval.json"
+"""How the files `sdw-eval` writes beside a synthetic set end (`synthetic.eval.json`)."""
 # Columns every runs.csv has, in this order; group choices and then override keys not yet
 # columns (`synthetic.size`) come after `ess_fraction`, timings (`time_<stage>`) after
 # `last_elapsed`.
@@ -83,7 +85,9 @@ def find_job_dirs(root: Path) -> list[Path]:
 
 
 def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
-    """All jobs under the given sweep or run directories (each searched recursively)."""
+    """All jobs under the given sweep or run directories (each searched recursively), and the
+    evaluations `sdw-eval` wrote (`*.eval.json`): merged into the job whose directory holds
+    one, a row of their own elsewhere; a given path may also be one such file."""
     if not dirs:
         raise UserError("no directories to report on: give them as `sdw-report DIR...` or "
                         "`dirs=[DIR,...]`")
@@ -91,13 +95,20 @@ def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
     seen: set[Path] = set()
     for d in dirs:
         root = Path(d)
+        if root.is_file() and root.name.endswith(EVAL_ARTEFACT):
+            if root.resolve() not in seen:
+                seen.add(root.resolve())
+                runs.append(read_eval_artefact(root, root.parent))
+            continue
         if not root.is_dir():
             raise UserError(f"{root}: no such directory (give a sweep or run directory written "
-                            f"by sdw-run)")
+                            f"by sdw-run, or an sdw-eval *{EVAL_ARTEFACT})")
         jobs = find_job_dirs(root)
-        if not jobs:
-            raise UserError(f"{root}: no job directory (one holding .hydra/config.yaml) below "
-                            f"it; is this an sdw-run output directory?")
+        artefacts = find_eval_artefacts(root, jobs)
+        if not jobs and not artefacts:
+            raise UserError(f"{root}: no job directory (one holding .hydra/config.yaml) and no "
+                            f"sdw-eval *{EVAL_ARTEFACT} below it; is this an sdw-run output "
+                            f"directory?")
         for job in jobs:
             if job.resolve() in seen:  # a job under two given directories is read once
                 continue
@@ -107,7 +118,19 @@ def collect_runs(dirs: Sequence[str | Path]) -> list[Run]:
             else:
                 log.info("skipped %s: a Hydra job of another app (no status.json, no "
                          "outer_steps in .hydra/config.yaml)", job)
+        for path in artefacts:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                runs.append(read_eval_artefact(path, root))
     return _dataset_names_by_option(runs)
+
+
+def find_eval_artefacts(root: Path, jobs: Sequence[Path]) -> list[Path]:
+    """The `sdw-eval` outputs under `root` outside its job directories, sorted."""
+    inside = {job.resolve() for job in jobs}
+    return sorted(path for path in root.rglob(f"*{EVAL_ARTEFACT}")
+                  if not any(p in inside for p in path.resolve().parents)
+                  and not any(part.startswith(".") for part in path.relative_to(root).parts))
 
 
 def _dataset_names_by_option(runs: list[Run]) -> list[Run]:
@@ -132,11 +155,13 @@ def is_run_job(job: Path) -> bool:
 
 
 def protocol_scores(result: dict) -> dict[str, float | None]:
-    """The scores of every other protocol eval.json holds: `score_ensemble` (OBD Table 3),
-    `score_arch_<name>` and `score_optim_<name>` (Table 2), one column each."""
+    """The scores of every other protocol eval.json holds: `score_ensemble` (OBD Table 3, with
+    `ensemble_members`), `score_arch_<name>` and `score_optim_<name>` (Table 2), one column
+    each."""
     scores: dict[str, float | None] = {}
     if isinstance(result.get("ensemble"), dict):
         scores["score_ensemble"] = _number(result["ensemble"].get("normalised_mean"))
+        scores["ensemble_members"] = _number(result["ensemble"].get("members"))
     for kind, prefix in (("cross_architecture", "arch"), ("cross_optimiser", "optim")):
         for name, summary in (result.get(kind) or {}).items():
             scores[f"score_{prefix}_{name}"] = _number((summary or {}).get("normalised_mean"))
@@ -202,14 +227,15 @@ def read_run(job: Path, root: Path) -> Run:
                     or choices.get("dataset")),
         "seed": _first(config.get("seed"), result.get("seed")),
         "score": _number(_get(result, "last_k", "normalised_mean")),
-        "score_final": _number(_get(result, "standard", "normalised_mean")),
-        "score_final_std": _number(_get(result, "standard", "normalised_std")),
-        **protocol_scores(result),
-        **{f"ref_{r}": _number(_get(result, "references", r, "normalised_mean"))
-           for r in REFERENCES},
+        **_evaluation_columns(result),
         "ess_fraction": _number(_first(_get(result, "weights", "ess_fraction"),
                                        _get(status, "weights", "ess_fraction"))),
     }
+    for artefact in sorted(job.glob(f"*{EVAL_ARTEFACT}")):  # sdw-eval of this run's set
+        extra = _read_json(artefact, problems) or {}
+        for column, value in protocol_scores(extra).items():
+            if row.get(column) is None:
+                row[column] = value
     if row["ref_teacher"] is None:
         row["ref_teacher"] = _number(_get(status, "teacher", "normalised"))
     for group, value in choices.items():
@@ -238,14 +264,48 @@ def read_run(job: Path, root: Path) -> Run:
     })
     if problems:
         row["error"] = "; ".join(filter(None, [row["error"], *problems]))
+    return Run(row=row, curve=curve, root=root, references=_reference_samples(result),
+               return_map=_return_map(result))
+
+
+def read_eval_artefact(path: Path, root: Path) -> Run:
+    """One `sdw-eval` output outside a job directory -> a row of its own (status `done`; its
+    final scores, no `score`: sdw-eval has no periodic evaluations)."""
+    problems: list[str] = []
+    result = _read_json(path, problems) or {}
+    row: dict[str, Any] = {
+        "run_dir": str(path), "status": "done" if result else "incomplete",
+        "error": "; ".join(problems) or None, "method": result.get("method"),
+        "dataset": result.get("dataset"), "seed": result.get("seed"), "score": None,
+        **_evaluation_columns(result), "ess_fraction": None, "overrides": "",
+        "outer_steps": result.get("outer_steps"), "eval_protocol": _protocol(result.get("protocol")),
+        "last_step": None, "last_eval_step": None, "last_elapsed": None, "git_commit": None,
+        "started": None, "finished": None, "weights_png": None, "root": str(root),
+    }
+    return Run(row=row, curve=Curve(), root=root, references=_reference_samples(result),
+               return_map=_return_map(result))
+
+
+def _evaluation_columns(result: dict) -> dict[str, Any]:
+    """eval.json's final scores, every protocol's score and the references' means."""
+    return {
+        "score_final": _number(_get(result, "standard", "normalised_mean")),
+        "score_final_std": _number(_get(result, "standard", "normalised_std")),
+        **protocol_scores(result),
+        **{f"ref_{r}": _number(_get(result, "references", r, "normalised_mean"))
+           for r in REFERENCES},
+    }
+
+
+def _reference_samples(result: dict) -> dict[str, list[float]]:
+    """Each reference's per-student normalised scores; the teacher's per-episode ones."""
     references = {r: [float(x["normalised"]) for x in students if x.get("normalised") is not None]
                   for r in REFERENCES
                   if (students := _get(result, "references", r, "per_student"))}
     episodes = _get(result, "references", "teacher", "per_episode") or []
     if episodes and all(e is not None for e in episodes):  # one policy: its episodes' spread
         references["teacher"] = [float(e) for e in episodes]
-    return Run(row=row, curve=curve, root=root, references=references,
-               return_map=_return_map(result))
+    return references
 
 
 def _return_map(result: dict) -> tuple[float, float] | None:

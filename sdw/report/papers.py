@@ -1,6 +1,6 @@
 """Published numbers the reproduction study sets its own beside (normalised return x 100, D4RL v2).
 
-Sources: OBD (Lei et al., NeurIPS 2024) Table 1 and Table 5; SDW (Lei, Cheng, Tao, arXiv
+Sources: OBD (Lei et al., NeurIPS 2024) Tables 1, 3 and 5; SDW (Lei, Cheng, Tao, arXiv
 2512.06692) headline scores as summarised in the project's reference notes. These are the
 papers' numbers on D4RL with their GPU configuration, not measurements of this project.
 """
@@ -8,6 +8,8 @@ papers' numbers on D4RL with their GPU configuration, not measurements of this p
 from __future__ import annotations
 
 import re
+
+from sdw.data.scores import D4RL_REFERENCE_SCORES
 
 ENVS = ("halfcheetah", "hopper", "walker2d")
 LEVELS = ("medium-replay", "medium", "medium-expert")
@@ -30,6 +32,10 @@ OBD_TABLE1_OFFLINE_RL: dict[tuple[str, str], float] = dict(zip(
     _T1_ORDER, (45.8, 47.6, 50.8, 98.0, 56.4, 107.3, 87.4, 84.0, 109.0)))
 """OBD Table 1's offline RL on the whole data (Cal-QL): the paper's teachers."""
 
+OBD_TABLE3_AVPBC_ENSEMBLE: dict[tuple[str, str], float] = dict(zip(
+    _T1_ORDER, (39.8, 41.4, 37.2, 39.7, 27.6, 38.8, 75.9, 58.6, 73.7)))
+"""OBD Table 3: Av-PBC's synthetic sets evaluated by an ensemble of 10 students."""
+
 SDW_HEADLINE: dict[tuple[str, str], float] = {
     ("halfcheetah", "medium"): 39.5, ("hopper", "medium"): 38.4, ("hopper", "medium-expert"): 42.6}
 """SDW's reported scores where the reference notes have them (the rest are not public here)."""
@@ -48,3 +54,14 @@ def env_level(dataset: str | None) -> tuple[str, str] | None:
     """("hopper", "medium-replay") from a dataset name such as sdw/hopper/medium-replay-v0."""
     match = DATASET_PATTERN.search(str(dataset or ""))
     return (match.group(1), match.group(2)) if match else None
+
+
+def to_d4rl(score: float | None, dataset: str,
+            return_map: tuple[float, float] | None) -> float | None:
+    """A normalised score in D4RL's units: the raw return `return_map` gives it (raw at 0, raw
+    per point: sdw.report.collect.Run.return_map), normalised with D4RL's reference returns of
+    the dataset's env; None without a score, a map or a D4RL locomotion env."""
+    key = env_level(dataset)
+    if score is None or key is None or return_map is None:
+        return None
+    return float(D4RL_REFERENCE_SCORES[key[0]].normalise(return_map[0] + return_map[1] * score))

@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from sdw.atomic import atomic_write
 from sdw.errors import UserError
-from sdw.data.scores import D4RL_REFERENCE_SCORES
 from sdw.report import papers, tables, verdicts
 from sdw.report.claims import (HIGHER, LOWER, MIN_VALUES, MISSING, TIE, TOO_FEW, Difference,
                                Sample, Welch, difference)
@@ -91,10 +90,7 @@ class Scores:
     def d4rl(self, score: float | None, dataset: str) -> float | None:
         """A local normalised score in D4RL's units: raw return normalised with D4RL's
         reference returns of the same env (None without a return map or a D4RL env)."""
-        key, fit = env_level(dataset), self.return_maps.get(dataset)
-        if score is None or key is None or fit is None:
-            return None
-        return float(D4RL_REFERENCE_SCORES[key[0]].normalise(fit[0] + fit[1] * score))
+        return papers.to_d4rl(score, dataset, self.return_maps.get(dataset))
 
 
 def write_results(cfg: DictConfig) -> Path:

@@ -112,8 +112,8 @@ def build_table(runs: Sequence[Run], spec: TableSpec) -> Table:
     by_cell: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
         by_cell[(label(run[spec.rows]), label(run[spec.cols]))].append(run)
-    rows = _ordered({r for r, _ in by_cell}, spec.row_order)
-    cols = _ordered({c for _, c in by_cell}, spec.col_order)
+    rows = ordered({r for r, _ in by_cell}, spec.row_order)
+    cols = ordered({c for _, c in by_cell}, spec.col_order)
 
     cells: dict[tuple[str, str], Cell] = {}
     ess: dict[tuple[str, str], list[float]] = {}
@@ -163,7 +163,7 @@ def _value(run: Run, column: str) -> float:
                         ) from None
 
 
-def _ordered(values: set[str], order: Sequence[str]) -> list[str]:
+def ordered(values: set[str], order: Sequence[str]) -> list[str]:
     """`order`'s values first, then the rest: numbers by value (16 before 128), then text."""
     first = [str(v) for v in order if str(v) in values]
     return first + sorted(values - set(first), key=_natural)
