@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,3 +178,23 @@ def test_a_tiny_protocol_sweep_gives_its_papers_table_from_one_report(
                 else sum(r["cross_architecture"]["official_mlp2"]["normalised_mean"]
                          for r in results) / 2)
     assert cells[rows[1]].startswith(f"{expected:.1f} ± ")
+
+
+def test_capture_video_puts_the_pictures_in_the_run_dir_and_the_report(data_file, cache_dir,
+                                                                      tmp_path):
+    import imageio.v3 as iio
+
+    result = sdw_run([f"dataset.path={data_file}", "outer_steps=2", *TINY, "name=pictures",
+                      "capture_video=true"], tmp_path, cache_dir)
+    assert result.returncode == 0, result.stdout
+    job = run_dir(tmp_path, "pictures")
+    assert iio.imread(job / "poses.png").shape == (96, 16 * 96, 3)  # 16 synthetic states
+    assert iio.imread(job / "rollout.gif").shape[1:] == (240, 480, 3)  # student | teacher
+    assert "pictures" in json.loads((job / "status.json").read_text())["timings"]
+    report = subprocess.run([sys.executable, "-m", "sdw.report.cli", str(job), "out=report"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert report.returncode == 0, report.stdout
+    page = (tmp_path / "report" / "report.md").read_text()
+    assert "## Pictures" in page
+    assert f"![poses](<{Path('..') / job.relative_to(tmp_path) / 'poses.png'}>)" in page

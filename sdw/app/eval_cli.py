@@ -26,11 +26,13 @@ from sdw.data.minari_source import minari_data_path
 from sdw.data.scores import D4RL_REFERENCE_SCORES, ReferenceScores
 from sdw.distill.synthetic import SyntheticSet
 from sdw.errors import UserError
+from sdw.evaluate.pictures import capture
 from sdw.evaluate.protocol import EvalProtocol
 from sdw.evaluate.references import KINDS as REFERENCE_KINDS
 from sdw.evaluate.references import reference_evaluations
 from sdw.evaluate.summary import describe
 from sdw.hydra_app import launch, task
+from sdw.teacher.build import build_teacher
 
 log = logging.getLogger("sdw.eval")
 
@@ -106,8 +108,25 @@ def evaluate_artefact(cfg: DictConfig) -> dict:
         "inner_optim": inner.to_dict()}
     out = Path(cfg.out) if cfg.out else path.with_name(f"{path.stem}.eval.json")
     atomic_write(out, lambda f: json.dump(evaluation, f, indent=1), mode="w")
+    if cfg.capture_video:
+        _capture(cfg, synthetic, student, inner, dataset, path, protocol.seed)
     _print(evaluation, out, missing)
     return evaluation
+
+
+def _capture(cfg: DictConfig, synthetic: SyntheticSet, student, inner, dataset, path: Path,
+             seed: int) -> None:
+    """The set's pose grid and a student's rollout (beside `teacher=`'s) beside the set."""
+    teacher = None
+    if cfg.get("teacher"):
+        if dataset is None:
+            raise UserError("teacher= needs dataset=<the set's conf/dataset option> to find or "
+                            "train the teacher on")
+        teacher = build_teacher(instantiate(cfg.teacher), dataset, Path(cfg.teacher_cache_dir))
+    files = capture(synthetic, student, inner, teacher, path.parent, prefix=f"{path.stem}.",
+                    seed=seed, device=cfg.device, max_steps=int(cfg.video_steps),
+                    size=int(cfg.video_size), pose_size=int(cfg.pose_size))
+    print("pictures: " + ", ".join(str(p) for p in files.values()))
 
 
 def _note_recipe_change(synthetic: SyntheticSet, student: dict, inner: dict) -> None:

@@ -24,6 +24,7 @@ from sdw.data.dataset import OfflineDataset
 from sdw.density import build_state_weights
 from sdw.distill import DistillationStopped, StepInfo, SyntheticSet, checkpoint_step, distill
 from sdw.errors import UserError
+from sdw.evaluate.pictures import POSES, capture
 from sdw.evaluate.protocol import EvalProtocol, last_k_mean
 from sdw.evaluate.references import reference_evaluations
 from sdw.teacher.build import build_teacher
@@ -114,7 +115,8 @@ def _mirror_result(logger: RunLogger, evaluation: dict, record: RunRecord, run_d
                     "ess_fraction": (evaluation.get("weights") or {}).get("ess_fraction"),
                     "teacher/normalised": (record.status.get("teacher") or {}).get("normalised")})
     logger.files(run_dir / SYNTHETIC, {"weights/histogram": run_dir / WEIGHTS_PNG,
-                                       "eval/curve": logger.curve_png(run_dir / CURVE_PNG, refs)})
+                                       "eval/curve": logger.curve_png(run_dir / CURVE_PNG, refs),
+                                       "synthetic/poses": run_dir / POSES})
 
 
 def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
@@ -161,6 +163,9 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
         final = protocol.final(synthetic, student, inner, scores, cfg.device)
         references = reference_evaluations(dataset, teacher, protocol, student, inner,
                                            synthetic_cfg.size, cache / "references", cfg.device)
+    if cfg.capture_video:
+        with record.stage("pictures"):
+            capture(synthetic, student, inner, teacher, run_dir, seed=cfg.seed, device=cfg.device)
     evals = [(r["step"], r) for r in logger.metrics.rows() if r.get("type") == "eval"]
     evaluation = {
         "method": method, "dataset": dataset.metadata.name, "env_id": dataset.metadata.env_id,

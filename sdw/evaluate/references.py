@@ -169,13 +169,9 @@ def _whole_data_bc(real: _RealPairs, protocol: EvalProtocol, student: ActorConfi
                            progress=f"whole-data BC reference ({real.dataset.metadata.name})")
 
 
-def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, device) -> dict:
-    needed = protocol.students * protocol.episodes
-    scores = dataset.metadata.reference_scores
-    own = getattr(teacher, "evaluation", None)
-    if (own and protocol.max_episode_steps is None and len(own.get("returns") or []) >= needed):
-        return {**_per_episode(np.asarray(own["returns"]), scores),
-                "source": f"the teacher's own evaluation (seed {own.get('seed')})"}
+def teacher_policy(teacher: Teacher, device: str | torch.device = "cpu"):
+    """The teacher's deterministic actions for states normalised with `teacher.normaliser`, on
+    the device its weights are on (`device` for a teacher without weights)."""
     params = next(iter(getattr(teacher, "parameters", lambda: iter(()))()), None)
     teacher_device = params.device if params is not None else torch.device(device)
 
@@ -184,7 +180,18 @@ def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, 
         s = torch.as_tensor(states, device=teacher_device)
         return teacher.act(s, deterministic=True).cpu().numpy()
 
-    result = evaluate_policy(act, dataset.metadata.env_id, needed, protocol.seed,
+    return act
+
+
+def _teacher(dataset: OfflineDataset, teacher: Teacher, protocol: EvalProtocol, device) -> dict:
+    needed = protocol.students * protocol.episodes
+    scores = dataset.metadata.reference_scores
+    own = getattr(teacher, "evaluation", None)
+    if (own and protocol.max_episode_steps is None and len(own.get("returns") or []) >= needed):
+        return {**_per_episode(np.asarray(own["returns"]), scores),
+                "source": f"the teacher's own evaluation (seed {own.get('seed')})"}
+    result = evaluate_policy(teacher_policy(teacher, device), dataset.metadata.env_id, needed,
+                             protocol.seed,
                              normaliser=teacher.normaliser,
                              max_episode_steps=protocol.max_episode_steps)
     return {**_per_episode(result.returns, scores), "source": "rollout"}

@@ -71,6 +71,7 @@ def run(cfg: DictConfig) -> Path:
 
     if cfg.plots.enabled:
         sections += _plots(selected, cfg, out, reference_lines(table))
+    sections += _pictures(selected, cfg.table.rows, out)
     if cfg.aggregate.enabled:
         sections += _aggregate(selected, cfg, out)
     if cfg.speed.enabled:
@@ -120,6 +121,35 @@ def _plots(runs: Sequence[Run], cfg: DictConfig, out: Path,
     if weight_plots:
         lines += ["", "Each run's weight histogram:", ""]
         lines += [f"- [{Path(w).parent.name}](<{os.path.relpath(w, out)}>)" for w in weight_plots]
+    return lines + [""]
+
+
+def _pictures(runs: Sequence[Run], rows: str, out: Path) -> list[str]:
+    """Each run's pose grid and rollout as links; the first run of each row value's shown."""
+    drawn = [r for r in runs if r["poses_png"] or r["rollout_gif"]]
+    if not drawn:
+        return []
+    lines = ["## Pictures", "",
+             "The synthetic states as the robot's poses (x set to 0) and a rollout of a student "
+             "trained on the set (left) beside the teacher (right), the first run of each "
+             f"{rows} shown:", ""]
+    shown: set[str] = set()
+    for run in drawn:
+        name = label(run[rows])
+        if name not in shown:
+            shown.add(name)
+            lines += [f"**{name}**, {label(run['dataset'])}, seed {label(run['seed'])}:", ""]
+            lines += [f"![{kind}](<{os.path.relpath(run[column], out)}>)"
+                      for kind, column in (("poses", "poses_png"), ("rollout", "rollout_gif"))
+                      if run[column]]
+            lines.append("")
+    lines += ["Every run's pictures:", ""]
+    for run in drawn:
+        links = ", ".join(f"[{kind}](<{os.path.relpath(run[column], out)}>)"
+                          for kind, column in (("poses", "poses_png"), ("rollout", "rollout_gif"))
+                          if run[column])
+        lines.append(f"- {label(run[rows])} / {label(run['dataset'])} / seed "
+                     f"{label(run['seed'])}: {links}")
     return lines + [""]
 
 

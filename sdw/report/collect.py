@@ -37,7 +37,8 @@ LEADING_COLUMNS = ("run_dir", "status", "error", "method", "dataset", "seed", "s
                    "score_final", "score_final_std", *(f"ref_{r}" for r in REFERENCES),
                    "ess_fraction")
 MIDDLE_COLUMNS = ("overrides", "outer_steps", "last_step", "last_eval_step", "last_elapsed")
-TRAILING_COLUMNS = ("git_commit", "started", "finished", "weights_png", "root")
+TRAILING_COLUMNS = ("git_commit", "started", "finished", "weights_png", "poses_png", "rollout_gif",
+                    "root")
 FIXED_COLUMNS = LEADING_COLUMNS + MIDDLE_COLUMNS + TRAILING_COLUMNS
 
 
@@ -260,6 +261,7 @@ def read_run(job: Path, root: Path) -> Run:
         "started": status.get("started"),
         "finished": status.get("finished"),
         "weights_png": str(weights_png) if weights_png.is_file() else None,
+        **pictures(job, ""),
         "root": str(root),
     })
     if problems:
@@ -280,10 +282,23 @@ def read_eval_artefact(path: Path, root: Path) -> Run:
         **_evaluation_columns(result), "ess_fraction": None, "overrides": "",
         "outer_steps": result.get("outer_steps"), "eval_protocol": _protocol(result.get("protocol")),
         "last_step": None, "last_eval_step": None, "last_elapsed": None, "git_commit": None,
-        "started": None, "finished": None, "weights_png": None, "root": str(root),
+        "started": None, "finished": None, "weights_png": None,
+        **pictures(path.parent, path.name.removesuffix(EVAL_ARTEFACT) + "."), "root": str(root),
     }
     return Run(row=row, curve=Curve(), root=root, references=_reference_samples(result),
                return_map=_return_map(result))
+
+
+def pictures(directory: Path, prefix: str) -> dict[str, str | None]:
+    """`poses_png` and `rollout_gif`: the pictures sdw-run (`capture_video=true`, no prefix) or
+    sdw-eval (`<set stem>.`) left in `directory`, else None; in a job directory an sdw-eval
+    picture of its set counts when sdw-run made none."""
+    found = {}
+    for column, name in (("poses_png", "poses.png"), ("rollout_gif", "rollout.gif")):
+        paths = [directory / f"{prefix}{name}"] + (
+            sorted(directory.glob(f"*.{name}")) if not prefix else [])
+        found[column] = next((str(p) for p in paths if p.is_file()), None)
+    return found
 
 
 def _evaluation_columns(result: dict) -> dict[str, Any]:
