@@ -1,4 +1,5 @@
-"""The OpenMP wait policy every entry point runs with (docs/experiments.md, "Threads")."""
+"""The OpenMP wait policy and the MuJoCo rendering backend every entry point runs with
+(docs/experiments.md, "Threads"; docs/report.md, "Pictures")."""
 
 import os
 import subprocess
@@ -26,3 +27,13 @@ def test_passive_is_set_before_torch_loads_when_the_user_set_nothing() -> None:
 @pytest.mark.parametrize("policy", ["ACTIVE", "passive"])
 def test_a_policy_the_user_exported_is_kept(policy: str) -> None:
     assert probe(policy) == policy
+
+
+@pytest.mark.parametrize("backend, expected", [(None, "egl"), ("osmesa", "osmesa")])
+def test_mujoco_renders_headless_through_egl_unless_the_user_chose(backend, expected) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    if backend is not None:
+        env["MUJOCO_GL"] = backend
+    out = subprocess.run([sys.executable, "-c", "import os, sdw; print(os.environ['MUJOCO_GL'])"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
