@@ -84,6 +84,7 @@ def page(tmp_path_factory) -> str:
           f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
           f"sweeps.calibration.dir={root / 'absent-too'}", f"misalignment=[{root / 'none.json'},"
           f"{crossover},{within_spread},{same_leader}]"])
+    assert (root / "results-aggregates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return out.read_text()
 
 
@@ -274,3 +275,14 @@ def test_the_calibration_rule_compares_every_estimator_and_setting(tmp_path):
     assert row(differences, "kde, ESS/N 0.5, clip none").split(" | ")[2] == "(the best)"
     assert ("By the rule: kde, ESS/N 0.5, clip none has the highest seed mean of the 3 settings "
             "and becomes the frozen weighting.") in calibration
+
+
+def test_page_has_the_aggregates_across_datasets_and_their_figure(page):
+    text = section(page, "## Aggregates across the datasets")
+    av_pbc = row(text, "Av-PBC").split(" | ")
+    expected = np.mean([SCORES[("Av-PBC", level)] for level in DATASETS])
+    assert av_pbc[1] == "3" and av_pbc[3].startswith(f"{expected:.1f} [")  # the mean, exactly
+    assert not any(line.startswith("| SDW-flow |") for line in text.splitlines())
+    assert "SDW-flow: no seed has a score on every dataset, left out" in text
+    assert row(text, "SDW-knn over Av-PBC").startswith("| SDW-knn over Av-PBC | 0.")
+    assert "![Performance profiles and aggregate scores](results-aggregates.png)" in text

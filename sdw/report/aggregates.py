@@ -73,8 +73,10 @@ def improvement(matrices: dict[str, np.ndarray], pairs: Sequence[Sequence[str]],
     return out
 
 
-def plot_profiles(matrices: dict[str, np.ndarray], path: Path, reps: int, seed: int) -> Path:
-    """Performance profiles: the fraction of runs above each normalised score, with 95% bands."""
+def plot_profiles(matrices: dict[str, np.ndarray], path: Path, reps: int, seed: int,
+                  estimates: dict[str, list[tuple[float, float, float]]] | None = None) -> Path:
+    """Performance profiles: the fraction of runs above each normalised score, with 95% bands;
+    with `estimates`, beside them each method's METRICS as points with their intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,10 +87,23 @@ def plot_profiles(matrices: dict[str, np.ndarray], path: Path, reps: int, seed: 
     thresholds = np.linspace(0.0, 1.2, 61)
     np.random.seed(seed)
     profiles, cis = rly.create_performance_profile(matrices, thresholds, reps=reps)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    panels = 1 + (len(METRICS) if estimates else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(6 + 3 * (panels - 1), 4), squeeze=False)
+    ax = axes[0][0]
     plot_utils.plot_performance_profiles(profiles, thresholds, performance_profile_cis=cis,
                                          xlabel="normalised score / 100 (tau)", ax=ax)
     ax.legend(ax.get_lines()[:len(profiles)], list(profiles), fontsize=8)
+    colours = {m: line.get_color() for m, line in zip(profiles, ax.get_lines())}
+    for i, metric in enumerate(METRICS if estimates else ()):
+        ax = axes[0][i + 1]
+        for row, (method, values) in enumerate(estimates.items()):
+            point, low, high = (100 * v for v in values[i])
+            ax.errorbar(point, row, xerr=[[point - low], [high - point]], fmt="o", capsize=4,
+                        color=colours.get(method))
+        ax.set_yticks(range(len(estimates)), list(estimates) if i == 0 else [])
+        ax.set_title(metric)
+        ax.set_xlabel("normalised score")
+        ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

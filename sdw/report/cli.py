@@ -163,7 +163,8 @@ def _aggregate(runs: Sequence[Run], cfg: DictConfig, out: Path) -> list[str]:
     text = aggregates.to_markdown(estimates, improvements, datasets,
                                   {m: len(v) for m, v in matrices.items()}, notes, a.reps)
     _write_text(out / "aggregates.md", text)
-    figure = aggregates.plot_profiles(matrices, out / "performance_profiles.png", a.reps, a.seed)
+    figure = aggregates.plot_profiles(matrices, out / "performance_profiles.png", a.reps, a.seed,
+                                      estimates)
     return ["## Aggregates across datasets", "", text, f"![performance profiles]({figure.name})",
             ""]
 
