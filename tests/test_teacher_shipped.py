@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
+from sdw.config import config_dir
+from sdw.overrides import check_overrides
 from sdw.teacher import train as train_module
 from sdw.teacher.cache import SHIPPED_ROOT, TeacherCache, read_record, ship_record
 from sdw.teacher.td3bc import TD3BCTrainer
-from sdw.teacher.train import train_teacher
+from sdw.teacher.train import resolve_max_action, train_teacher
 from tests.test_teacher_td3bc import SMALL, linear_dataset
 
 
@@ -70,3 +74,20 @@ def test_shipped_files_are_valid_teacher_records():
         record = read_record(path)
         assert path.name == f"{record['dataset_hash']}-{record['config_hash']}.pt"
         assert record["evaluation"]["episodes"] == 10
+
+
+STUDY_DATASETS = [f"local-{env}-{level}" for env in ("hopper", "halfcheetah", "walker2d")
+                  for level in ("medium", "medium-replay", "medium-expert")]
+ENV_IDS = {"hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4"}
+
+
+@pytest.mark.parametrize("name", [n for n in STUDY_DATASETS
+                                  if (config_dir() / "teacher" / "study" / f"{n}.yaml").exists()])
+def test_every_study_teacher_option_is_a_shipped_teacher(name):
+    """conf/teacher/study/<dataset>.yaml composes to the config hash of a teacher shipped for it."""
+    cfg = instantiate(check_overrides("run", [f"teacher=study/{name}", "device=cpu"]).teacher)
+    cfg = replace(cfg, max_action=resolve_max_action(cfg, ENV_IDS[name.split("-")[1]]))
+    shipped = [json.loads(p.read_text()) for p in SHIPPED_ROOT.glob(f"{cfg.ALGORITHM}/*.json")]
+    ours = [s for s in shipped if s["shipped"]["dataset_name"] == name]
+    header = cfg.cache_header(ours[0]["dataset_hash"])
+    assert header["config_hash"] in {s["config_hash"] for s in ours}, name
