@@ -11,7 +11,11 @@ optimisers work on a single tensor. Three passes are provided:
   actions (the mixed second derivatives). This is forward-mode differentiation of the backward
   pass (Pearlmutter's R-operator), written out layer by layer.
 
-Shapes: X (B, obs_dim), Y (B, act_dim); weights W_l have nn.Linear's (out, in) layout.
+Shapes: X (B, obs_dim), Y (B, act_dim); weights W_l have nn.Linear's (out, in) layout. K
+independent students run as one (sdw/distill/batched.py) with a leading member dimension
+everywhere: theta (K, P), X (K, B, obs_dim), Y (K, B, act_dim), losses (K,); each 2-D matrix
+product becomes its batched one (bmm / baddbmm) and each sum over a sample a sum per member, so
+the 2-D path runs exactly the operations it always ran.
 """
 
 from __future__ import annotations
@@ -22,6 +26,38 @@ import torch
 
 from sdw.networks.actor import LOG_STD_MAX, LOG_STD_MIN, ActorConfig
 from sdw.networks.mlp import has_skip
+
+
+def _affine(bias: torch.Tensor, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """bias + h w^T, per member when h is (K, B, in)."""
+    if h.dim() == 2:
+        return torch.addmm(bias, h, w.t())
+    return torch.baddbmm(bias.unsqueeze(-2), h, w.transpose(-1, -2))
+
+
+def _add_product_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """out += a b in place, per member for 3-D tensors."""
+    return out.addmm_(a, b) if out.dim() == 2 else out.baddbmm_(a, b)
+
+
+def _product(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """a b (into `out` when given), per member for 3-D tensors."""
+    return torch.mm(a, b, out=out) if a.dim() == 2 else torch.bmm(a, b, out=out)
+
+
+def _t(x: torch.Tensor) -> torch.Tensor:
+    """The transpose of a matrix, or of each member's matrix."""
+    return x.t() if x.dim() == 2 else x.transpose(-1, -2)
+
+
+def _total(x: torch.Tensor) -> torch.Tensor:
+    """The sum over a (B, d) sample: a scalar, or one per member for (K, B, d)."""
+    return x.sum() if x.dim() == 2 else x.sum((-2, -1))
+
+
+def _per_sample(scalar: torch.Tensor) -> torch.Tensor:
+    """A head scalar (0-d, or (K,) per member) broadcastable against (K, B, d) samples."""
+    return scalar if scalar.dim() == 0 else scalar.view(-1, 1, 1)
 
 
 @dataclass
@@ -69,14 +105,17 @@ class AnalyticMLP:
     # ----------------------------------------------------------------- parameters
 
     def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        """Views of `flat` in the order of `actor.parameters()`."""
-        return [part.view(shape) for part, shape in zip(flat.split(self.numels), self.shapes)]
+        """Views of `flat` (P,) or (K, P) in the order of `actor.parameters()`, each member's
+        along the leading dimension."""
+        lead = flat.shape[:-1]
+        return [part.view((*lead, *shape))
+                for part, shape in zip(flat.split(self.numels, dim=-1), self.shapes)]
 
     def _layers(self, flat: torch.Tensor):
         views = self.split(flat)
         n = len(self.sizes) - 1
         weights, biases = views[0: 2 * n: 2], views[1: 2 * n: 2]
-        scalars = views[2 * n:] if self.gaussian else [None, None]
+        scalars = ([_per_sample(v) for v in views[2 * n:]] if self.gaussian else [None, None])
         return weights, biases, scalars[0], scalars[1]
 
     def _activation(self, z: torch.Tensor):
@@ -124,21 +163,21 @@ class AnalyticMLP:
         inputs, fprime, fsecond = [states], [], []
         h = states
         for i, (w, b) in enumerate(zip(weights[:-1], biases[:-1])):
-            a, fp, fpp = self._activation(torch.addmm(b, h, w.t()))
+            a, fp, fpp = self._activation(_affine(b, h, w))
             h = h + a if self.skips[i] else a
             inputs.append(h)
             fprime.append(fp)
             fsecond.append(fpp)
-        out = torch.addmm(biases[-1], h, weights[-1].t())
+        out = _affine(biases[-1], h, weights[-1])
         sigma = in_range = raw = None
         if self.sampled:
-            mean, raw = out[:, : self.act_dim], out[:, self.act_dim:]
+            mean, raw = out[..., : self.act_dim], out[..., self.act_dim:]
             log_std = m * raw + c
             in_range = ((log_std >= LOG_STD_MIN) & (log_std <= LOG_STD_MAX)).to(out.dtype)
             sigma = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
             u = mean + sigma * noise
         else:
-            u = out[:, : self.act_dim]
+            u = out[..., : self.act_dim]
         tanh_u = torch.tanh(u)
         tape = Tape(theta, inputs, fprime, fsecond, tanh_u, noise if self.sampled else None,
                     sigma, in_range, raw)
@@ -155,11 +194,11 @@ class AnalyticMLP:
         if self.sampled:
             grad_logstd = grad_u * tape.noise * tape.sigma * tape.in_range
             tape.grad_logstd = grad_logstd
-            g_z = torch.cat([grad_u, m * grad_logstd], dim=1)
-            g_m.copy_((grad_logstd * tape.raw_log_std).sum())
-            g_c.copy_(grad_logstd.sum())
+            g_z = torch.cat([grad_u, m * grad_logstd], dim=-1)
+            g_m.copy_(_total(grad_logstd * tape.raw_log_std).view_as(g_m))
+            g_c.copy_(_total(grad_logstd).view_as(g_c))
         elif self.gaussian:
-            g_z = torch.cat([grad_u, torch.zeros_like(grad_u)], dim=1)
+            g_z = torch.cat([grad_u, torch.zeros_like(grad_u)], dim=-1)
             g_m.zero_()
             g_c.zero_()
         else:
@@ -168,8 +207,8 @@ class AnalyticMLP:
         grad_h: list[torch.Tensor] = []
         grad_h_next = None  # gradient w.r.t. the next layer's input, for residual skips
         for layer in range(len(weights) - 1, -1, -1):
-            torch.mm(g_z.t(), tape.inputs[layer], out=g_weights[layer])
-            torch.sum(g_z, 0, out=g_biases[layer])
+            _product(_t(g_z), tape.inputs[layer], out=g_weights[layer])
+            torch.sum(g_z, -2, out=g_biases[layer])
             if layer == 0:
                 break
             g_h = g_z @ weights[layer]
@@ -186,11 +225,12 @@ class AnalyticMLP:
 
     def bc_loss_and_grad(self, theta: torch.Tensor, states: torch.Tensor, actions: torch.Tensor,
                          noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, Tape]:
-        """Inner BC loss mean((Y - actions)^2), its gradient (flat) and the tape."""
+        """Inner BC loss mean((Y - actions)^2) (one per member), its gradient (flat) and the tape."""
         y, tape = self.forward(theta, states, noise)
         diff = y - actions
-        loss = (diff * diff).mean()
-        grad = self.backward(tape, diff * (2.0 / diff.numel()))
+        count = diff.shape[-2] * diff.shape[-1]
+        loss = (diff * diff).mean() if diff.dim() == 2 else (diff * diff).mean((-2, -1))
+        grad = self.backward(tape, diff * (2.0 / count))
         return loss, grad, tape
 
     def grad_jvp(self, tape: Tape, v: torch.Tensor
@@ -210,9 +250,9 @@ class AnalyticMLP:
         z_dots: list[torch.Tensor] = []
         h_dots: list[torch.Tensor | None] = [None]
         for layer in range(n_layers):
-            z_dot = torch.addmm(v_biases[layer], tape.inputs[layer], v_weights[layer].t())
+            z_dot = _affine(v_biases[layer], tape.inputs[layer], v_weights[layer])
             if h_dot is not None:
-                z_dot.addmm_(h_dot, weights[layer].t())
+                _add_product_(z_dot, h_dot, _t(weights[layer]))
             if layer == n_layers - 1:
                 break
             z_dots.append(z_dot)
@@ -222,24 +262,25 @@ class AnalyticMLP:
         # tangent of the head and of the loss gradient at the output
         t, scale = tape.tanh_u, self.cfg.max_action
         if self.sampled:
-            raw_dot = z_dot[:, self.act_dim:]
+            raw_dot = z_dot[..., self.act_dim:]
             sigma_dot = tape.sigma * tape.in_range * (v_m * tape.raw_log_std + m * raw_dot + v_c)
-            u_dot = z_dot[:, : self.act_dim] + sigma_dot * tape.noise
+            u_dot = z_dot[..., : self.act_dim] + sigma_dot * tape.noise
         else:
-            u_dot = z_dot[:, : self.act_dim]
+            u_dot = z_dot[..., : self.act_dim]
         t_dot = (1 - t * t) * u_dot
         y_dot = scale * t_dot
-        grad_y_dot = y_dot * (2.0 / y_dot.numel())
+        grad_y_dot = y_dot * (2.0 / (y_dot.shape[-2] * y_dot.shape[-1]))
         grad_u_dot = (grad_y_dot * (scale * (1 - t * t))
                       - tape.grad_y * (2 * scale) * t * t_dot)
         if self.sampled:
             grad_logstd_dot = tape.in_range * tape.noise * (
                 grad_u_dot * tape.sigma + tape.grad_u * sigma_dot)
-            g_z_dot = torch.cat([grad_u_dot, v_m * tape.grad_logstd + m * grad_logstd_dot], 1)
-            o_m.copy_((grad_logstd_dot * tape.raw_log_std + tape.grad_logstd * raw_dot).sum())
-            o_c.copy_(grad_logstd_dot.sum())
+            g_z_dot = torch.cat([grad_u_dot, v_m * tape.grad_logstd + m * grad_logstd_dot], -1)
+            o_m.copy_(_total(grad_logstd_dot * tape.raw_log_std + tape.grad_logstd * raw_dot)
+                      .view_as(o_m))
+            o_c.copy_(_total(grad_logstd_dot).view_as(o_c))
         elif self.gaussian:
-            g_z_dot = torch.cat([grad_u_dot, torch.zeros_like(grad_u_dot)], dim=1)
+            g_z_dot = torch.cat([grad_u_dot, torch.zeros_like(grad_u_dot)], dim=-1)
             o_m.zero_()
             o_c.zero_()
         else:
@@ -248,11 +289,11 @@ class AnalyticMLP:
         g_h_dot_next = None
         for layer in range(n_layers - 1, -1, -1):
             g_z = tape.grad_z[layer]
-            torch.mm(g_z_dot.t(), tape.inputs[layer], out=o_weights[layer])
+            _product(_t(g_z_dot), tape.inputs[layer], out=o_weights[layer])
             if h_dots[layer] is not None:
-                o_weights[layer].addmm_(g_z.t(), h_dots[layer])
-            torch.sum(g_z_dot, 0, out=o_biases[layer])
-            g_in_dot = torch.mm(g_z_dot, weights[layer]).addmm_(g_z, v_weights[layer])
+                _add_product_(o_weights[layer], _t(g_z), h_dots[layer])
+            torch.sum(g_z_dot, -2, out=o_biases[layer])
+            g_in_dot = _add_product_(_product(g_z_dot, weights[layer]), g_z, v_weights[layer])
             if layer == 0:
                 return out, g_in_dot, -grad_y_dot
             hidden = layer - 1

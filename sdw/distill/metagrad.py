@@ -18,7 +18,7 @@ in the same order in both, so the same seed gives the same meta-gradient.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +29,8 @@ from sdw.distill.analytic_mlp import AnalyticMLP
 from sdw.distill.inner_optim import FunctionalAdam, FunctionalSGD
 
 OuterLoss = Callable[[torch.Tensor], torch.Tensor]
-"""Maps the student's actions on the outer states, (B, act_dim), to the scalar objective H."""
+"""Maps the student's actions on the outer states, (B, act_dim), to the scalar objective H; for
+K batched students (K, B, act_dim) to each member's H, (K,)."""
 
 METHODS = ("analytic", "unroll")
 
@@ -44,33 +45,46 @@ class MetaGradient:
     actions: torch.Tensor
 
 
-def head_noise(generator: torch.Generator, n: int, act_dim: int, like: torch.Tensor,
-               sampled: bool) -> torch.Tensor | None:
-    """Standard normal noise of the tanh-Gaussian head for `n` states, or None when not sampling."""
+def head_noise(generator: torch.Generator | Sequence[torch.Generator], n: int, act_dim: int,
+               like: torch.Tensor, sampled: bool) -> torch.Tensor | None:
+    """Standard normal noise of the tanh-Gaussian head for `n` states, or None when not sampling;
+    with one generator per member (batched students), each member's (K, n, act_dim) from its
+    own, as its own run would draw it."""
     if not sampled:
         return None
-    return torch.randn((n, act_dim), generator=generator, device=like.device, dtype=like.dtype)
+    if isinstance(generator, torch.Generator):
+        return torch.randn((n, act_dim), generator=generator, device=like.device,
+                           dtype=like.dtype)
+    return torch.stack([torch.randn((n, act_dim), generator=g, device=like.device,
+                                    dtype=like.dtype) for g in generator])
 
 
 def meta_gradient_analytic(student: AnalyticMLP, optimizer: FunctionalSGD | FunctionalAdam,
                            steps: int, theta0: torch.Tensor, states: torch.Tensor,
                            actions: torch.Tensor, outer_states: torch.Tensor,
-                           outer_loss: OuterLoss, generator: torch.Generator) -> MetaGradient:
-    """Forward T inner steps keeping tapes, then walk them backwards (see module docstring)."""
+                           outer_loss: OuterLoss,
+                           generator: torch.Generator | Sequence[torch.Generator]
+                           ) -> MetaGradient:
+    """Forward T inner steps keeping tapes, then walk them backwards (see module docstring).
+
+    K independent students at once: theta0 (K, P), states (K, N, d), actions (K, N, a),
+    outer_states (K, B, d), one generator per member; every result then has the member first.
+    """
     theta, opt_state, tapes = theta0, optimizer.init(theta0), []
     with torch.no_grad():
         for t in range(steps):
-            noise = head_noise(generator, len(states), student.act_dim, states, student.sampled)
+            noise = head_noise(generator, states.shape[-2], student.act_dim, states,
+                               student.sampled)
             inner_loss, grad, tape = student.bc_loss_and_grad(theta, states, actions, noise)
             theta, opt_state, record = optimizer.step(theta, grad, opt_state, t)
             tapes.append((tape, record))
-        noise = head_noise(generator, len(outer_states), student.act_dim, outer_states,
+        noise = head_noise(generator, outer_states.shape[-2], student.act_dim, outer_states,
                            student.sampled)
         y, outer_tape = student.forward(theta, outer_states, noise)
     with torch.enable_grad():
         y = y.requires_grad_()
         loss = outer_loss(y)
-        (grad_y,) = torch.autograd.grad(loss, y)
+        (grad_y,) = torch.autograd.grad(loss.sum(), y)  # members independent: each its own
     with torch.no_grad():
         adj = optimizer.adjoint_start(student.backward(outer_tape, grad_y))
         d_states, d_actions = torch.zeros_like(states), torch.zeros_like(actions)
