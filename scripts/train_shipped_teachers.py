@@ -1,9 +1,10 @@
 """Train the teachers shipped in sdw/teacher/shipped/ (docs/teachers.md), then ship them.
 
-    nice -n 5 python scripts/train_shipped_teachers.py train [--jobs 2] [--algorithm iql] [datasets ...]
+    nice -n 5 python scripts/train_shipped_teachers.py train [--jobs 2] [--algorithm iql] [datasets]
     python scripts/train_shipped_teachers.py ship [datasets ...]
     python scripts/train_shipped_teachers.py table
-    OMP_NUM_THREADS=1 python scripts/train_shipped_teachers.py premise [--jobs 2] [--algorithm iql] [datasets ...]
+    OMP_NUM_THREADS=1 python scripts/train_shipped_teachers.py premise [--jobs 2] [--algorithm iql]
+        [datasets ...]
     python scripts/train_shipped_teachers.py curves
 
 `train` runs `train_teacher` with the documented configuration (TD3BCConfig(steps=200000),
@@ -119,6 +120,11 @@ def train_one(name: str, cache_dir: str, steps: int, algorithm: str) -> dict:
                 "normalised": teacher.evaluation["normalised_mean"]}
 
 
+def timing_key(algorithm: str, name: str) -> str:
+    """A teacher's entry in timings.json: the dataset for TD3+BC, `<algorithm>-<dataset>` else."""
+    return name if algorithm == "td3bc" else f"{algorithm}-{name}"
+
+
 def read_timings(cache_dir: Path) -> dict:
     path = cache_dir / "timings.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -137,8 +143,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                 print(f"{result['dataset']}: skipped, {result['skipped']}", flush=True)
                 continue
             timings = read_timings(args.cache_dir)  # another `train` may have added to it
-            key = result["dataset"] if args.algorithm == "td3bc" else f"{args.algorithm}-{result['dataset']}"
-            entry = timings.setdefault(key, {"seconds": 0.0, "sessions": []})
+            entry = timings.setdefault(timing_key(args.algorithm, result["dataset"]),
+                                       {"seconds": 0.0, "sessions": []})
             entry["sessions"].append(round(result["seconds"], 1))
             entry["seconds"] = round(sum(entry["sessions"]), 1)
             entry.update(dataset_hash=result["dataset_hash"], normalised=result["normalised"])
@@ -175,9 +181,8 @@ def cmd_ship(args: argparse.Namespace) -> None:
         if dtype == "float16":  # the evaluation of the weights that are shipped
             shipped["evaluation"] = {**ev16, "step": record["evaluation"]["step"]}
         shipped["shipped"] = {"dtype": dtype, "normalised_float32": n32, "normalised_float16": n16,
-                              "train_seconds": timings.get(
-                                  name if args.algorithm == "td3bc" else f"{args.algorithm}-{name}",
-                                  {}).get("seconds"),
+                              "train_seconds": timings.get(timing_key(args.algorithm, name),
+                                                           {}).get("seconds"),
                               "dataset_name": name}
         out = args.shipped_root / cfg.ALGORITHM / entry.name
         TeacherCache(args.shipped_root).save(out, shipped, {k: v for k, v in shipped.items()

@@ -85,3 +85,17 @@ def test_sdw_eval_capture_video_writes_the_pictures_beside_the_set(tmp_path, mon
     assert gif.ndim == 4 and gif.shape[1:] == (240, 240, 3)  # the student alone: no teacher=
     assert json.loads((tmp_path / "set.eval.json").read_text())["method"] == "Av-PBC"
     assert "pictures: " in capsys.readouterr().out
+
+
+def test_a_run_whose_pictures_fail_keeps_its_results(tmp_path, monkeypatch, caplog):
+    from omegaconf import OmegaConf
+
+    from sdw.app import run as run_module
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no OpenGL context")
+
+    monkeypatch.setattr(run_module, "capture", fail)
+    cfg = OmegaConf.create({"seed": 0, "device": "cpu"})
+    run_module._capture(None, None, None, None, tmp_path, cfg)  # no exception
+    assert "no pictures (RuntimeError: no OpenGL context)" in caplog.text

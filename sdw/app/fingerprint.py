@@ -12,7 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-NOT_RESULTS = ("threads", "progress", "capture_video", "logger", "paths", "name", "checkpoint_every", "rerun")
+NOT_RESULTS = ("threads", "progress", "capture_video", "logger", "paths", "name",
+               "checkpoint_every", "rerun")
 """Top-level keys that change how a run goes, not what it finds."""
 EXTENDABLE = "outer_steps"
 """A finished run with fewer outer steps is extended from its checkpoint (constant outer lr)."""

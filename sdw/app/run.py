@@ -165,7 +165,7 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
                                            synthetic_cfg.size, cache / "references", cfg.device)
     if cfg.capture_video:
         with record.stage("pictures"):
-            capture(synthetic, student, inner, teacher, run_dir, seed=cfg.seed, device=cfg.device)
+            _capture(synthetic, student, inner, teacher, run_dir, cfg)
     evals = [(r["step"], r) for r in logger.metrics.rows() if r.get("type") == "eval"]
     evaluation = {
         "method": method, "dataset": dataset.metadata.name, "env_id": dataset.metadata.env_id,
@@ -174,6 +174,18 @@ def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
         "weights": record.status.get("weights")}
     _print_result(evaluation)
     return evaluation
+
+
+def _capture(synthetic: SyntheticSet, student, inner, teacher, run_dir: Path,
+             cfg: DictConfig) -> None:
+    """The run's pictures; a failure to render (no OpenGL backend) is logged, never fatal:
+    the distillation and its evaluation are worth more than its pictures."""
+    try:
+        capture(synthetic, student, inner, teacher, run_dir, seed=cfg.seed, device=cfg.device)
+    except Exception as e:  # any rendering failure: the run's results stand without pictures
+        log.warning("capture_video: no pictures (%s: %s); the run's results are kept. Headless "
+                    "Linux needs EGL (MUJOCO_GL=egl) or OSMesa (MUJOCO_GL=osmesa); "
+                    "`sdw-eval %s capture_video=true` tries again.", type(e).__name__, e, run_dir)
 
 
 def _distill(cfg: DictConfig, dataset: OfflineDataset, teacher, objective, synthetic_cfg, student,

@@ -225,7 +225,7 @@ class AnalyticMLP:
 
     def bc_loss_and_grad(self, theta: torch.Tensor, states: torch.Tensor, actions: torch.Tensor,
                          noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, Tape]:
-        """Inner BC loss mean((Y - actions)^2) (one per member), its gradient (flat) and the tape."""
+        """Inner BC loss mean((Y - actions)^2) (one per member), its flat gradient, the tape."""
         y, tape = self.forward(theta, states, noise)
         diff = y - actions
         count = diff.shape[-2] * diff.shape[-1]

@@ -31,7 +31,8 @@ log = logging.getLogger("sdw.report")
 OUTPUTS = ("runs.csv", "table.md", "table.csv", "table.tex", "report.md", "score_vs_step.png",
            "score_vs_time.png", "ess.png", "steps_to_score.md", "steps_to_score.csv",
            "speed_vs_step.png", "speed_vs_time.png", "aggregates.md", "performance_profiles.png",
-           *(f"{kind}_table.{ext}" for kind in ("ensemble", "cross") for ext in ("md", "csv", "tex")))
+           *(f"{kind}_table.{ext}" for kind in ("ensemble", "cross")
+             for ext in ("md", "csv", "tex")))
 
 
 def run(cfg: DictConfig) -> Path:
