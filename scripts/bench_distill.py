@@ -2,6 +2,7 @@
 
     python scripts/bench_distill.py                       # paper + small config, |D_off| 200k, 2M
     python scripts/bench_distill.py --configs paper --sizes 200000 --methods analytic unroll
+    python scripts/bench_distill.py --members 1 3 5 10 --pairs 256 64 16 --threads 1
 
 Each (config, |D_off|, method) runs in its own subprocess, so its peak memory (max RSS, or CUDA
 max allocated) is its own; beside it: the RSS before `distill` (random dataset and teacher
@@ -12,6 +13,12 @@ steps), their min and max, process CPU seconds per timed step (all threads; with
 measure of the work that the load of other jobs hardly changes), the one-off setup time
 (dataset view, normalisation, init), the cost of the teacher targets (one sampled query per
 outer batch, or a deterministic precomputation over D_off once), and the load average.
+
+`--members`: the exact meta-gradient of K students at once (the batched engine's arithmetic,
+sdw/distill/analytic_mlp.py with a member dimension) against the same K one after the other, in
+one process, at the paper's student and inner loop with each `--pairs` synthetic size: median
+seconds per member over `--repeats` repeats (after one warm-up), and their ratio. The outer
+loop around it (sampler, teacher queries, outer optimiser) is not batched yet.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 CONFIGS = {
     # the paper: 3x256 tanh-Gaussian student, 256 pairs, 100 inner steps, 2,560 outer states
@@ -109,6 +117,65 @@ def _teacher_costs(dataset, teacher, batch: int, device: str) -> tuple[float, fl
     return 1000 * statistics.median(times[2:]), time.perf_counter() - t0
 
 
+def members_rows(members: list[int], pairs: list[int], repeats: int, device: str) -> list[dict]:
+    """Seconds per member of K meta-gradients sequential and batched, for each K and size."""
+    import torch
+
+    from sdw.distill.analytic_mlp import AnalyticMLP
+    from sdw.distill.inner_optim import InnerOptimConfig
+    from sdw.distill.metagrad import meta_gradient_analytic
+    from sdw.networks import ActorConfig, build_actor
+
+    c = CONFIGS["paper"]
+    cfg = ActorConfig(hidden_sizes=c["hidden"])
+    student = AnalyticMLP(cfg, 17, 6)
+    optimiser = InnerOptimConfig(steps=c["inner_steps"]).functional()
+    rows = []
+    for n in pairs:
+        for k in members:
+            g = torch.Generator(device).manual_seed(0)
+            theta = torch.stack([torch.cat([p.detach().reshape(-1) for p in build_actor(
+                cfg, 17, 6, torch.Generator().manual_seed(i)).parameters()]) for i in range(k)])
+            theta = theta.to(device)
+            x, a, outer, target = (torch.randn(k, m, d, generator=g, device=device)
+                                   for m, d in ((n, 17), (n, 6), (c["batch"], 17),
+                                                (c["batch"], 6)))
+            a, target = a.tanh(), target.tanh()
+
+            def sequential() -> None:
+                for i in range(k):
+                    meta_gradient_analytic(
+                        student, optimiser, c["inner_steps"], theta[i], x[i], a[i], outer[i],
+                        lambda y, i=i: ((y - target[i]) ** 2).mean(),
+                        torch.Generator(device).manual_seed(i))
+
+            def batched() -> None:
+                meta_gradient_analytic(
+                    student, optimiser, c["inner_steps"], theta, x, a, outer,
+                    lambda y: ((y - target) ** 2).mean((-2, -1)),
+                    [torch.Generator(device).manual_seed(i) for i in range(k)])
+
+            times = {}
+            for name, run in (("sequential", sequential), ("batched", batched)):
+                run()  # warm-up
+                marks = []
+                for _ in range(repeats):
+                    if device.startswith("cuda"):
+                        torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    run()
+                    if device.startswith("cuda"):
+                        torch.cuda.synchronize()
+                    marks.append((time.perf_counter() - t0) / k)
+                times[name] = statistics.median(marks)
+            rows.append({"pairs": n, "members": k, **times,
+                         "ratio": times["batched"] / times["sequential"],
+                         "load": os.getloadavg()[0]})
+            print(f"{n:>6} {k:>8} {times['sequential']:>14.3f} {times['batched']:>11.3f} "
+                  f"{rows[-1]['ratio']:>6.2f} {rows[-1]['load']:>5.1f}", flush=True)
+    return rows
+
+
 def _current_rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -126,8 +193,28 @@ def main() -> None:
                    help="OMP_WAIT_POLICY of the runs (default: inherited, else sdw's PASSIVE); "
                         "passive helps a lot when other jobs share the cores")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--members", nargs="+", type=int, default=None,
+                   help="K values: time K meta-gradients batched against sequential instead")
+    p.add_argument("--pairs", nargs="+", type=int, default=[256, 64, 16],
+                   help="synthetic set sizes of --members")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats of --members")
+    p.add_argument("--json", type=Path, default=None, help="also write --members' rows here")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.members:
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print(f"load average before: {os.getloadavg()}, torch threads: {torch.get_num_threads()}"
+              f", device: {args.device}")
+        print("seconds per member and meta-gradient (median):")
+        print(f"{'pairs':>6} {'members':>8} {'sequential':>14} {'batched':>11} {'ratio':>6} "
+              f"{'load':>5}")
+        rows = members_rows(args.members, args.pairs, args.repeats, args.device)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        return
     if args.one:
         config, n, method = args.one.split(",")
         print(json.dumps(run_one(config, int(n), method, args.steps, args.warmup, args.threads,

@@ -1,0 +1,73 @@
+"""The device-dependent paths on a CUDA device (skipped without one; scripts/gpu_check.sh runs
+them on a GPU machine): the batched meta-gradient, a distillation and its resume, sdw-run."""
+
+import pytest
+import torch
+
+from sdw.distill import InnerOptimConfig, ObjectiveConfig, SyntheticConfig, distill
+from sdw.distill.analytic_mlp import AnalyticMLP
+from sdw.distill.metagrad import meta_gradient_analytic
+from sdw.networks import ActorConfig, FullyConnectedQFunction, TanhGaussianActor, build_actor
+from sdw.teacher.corl import CorlTeacher
+from sdw.testing.toy import random_dataset
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
+
+
+def test_the_batched_meta_gradient_on_cuda_equals_the_cpu_one():
+    cfg = ActorConfig(hidden_sizes=(32, 32))
+    student = AnalyticMLP(cfg, 5, 2)
+    optimiser = InnerOptimConfig(name="adam", lr=1e-3).functional()
+    g = torch.Generator().manual_seed(0)
+    theta = torch.stack([torch.cat([p.detach().reshape(-1) for p in build_actor(
+        cfg, 5, 2, torch.Generator().manual_seed(k)).parameters()]) for k in range(3)]).double()
+    x, a, outer, target = (torch.randn(3, n, d, generator=g, dtype=torch.float64)
+                           for n, d in ((8, 5), (8, 2), (16, 5), (16, 2)))
+    results = {}
+    for device in ("cpu", "cuda"):
+        tensors = [t.to(device) for t in (theta, x, a.tanh(), outer, target.tanh())]
+        results[device] = meta_gradient_analytic(
+            student, optimiser, 5, *tensors[:4], lambda y, t=tensors[4]: ((y - t) ** 2).mean(
+                (-2, -1)), [torch.Generator(device).manual_seed(k) for k in range(3)])
+    for name in ("outer_loss", "states", "actions"):
+        mine, ref = getattr(results["cuda"], name).cpu(), getattr(results["cpu"], name)
+        assert float((mine - ref).norm()) <= 1e-10 * float(ref.norm()), name
+
+
+def _distill(tmp_path, steps: int, stop=None):
+    dataset = random_dataset(3000, 17, 6, seed=0, name="cuda-toy")
+    torch.manual_seed(0)
+    teacher = CorlTeacher(TanhGaussianActor(17, 6).cuda(), FullyConnectedQFunction(17, 6).cuda(),
+                          dataset.state_normaliser())
+    return distill(dataset, teacher, objective=ObjectiveConfig("avpbc", batch_size=64),
+                   student=ActorConfig(hidden_sizes=(32, 32)), synthetic=SyntheticConfig(16),
+                   inner=InnerOptimConfig(steps=5), outer_steps=steps, seed=0, device="cuda",
+                   checkpoint=tmp_path / "checkpoint.pt", checkpoint_every=2, stop=stop,
+                   progress=False)
+
+
+def test_a_cuda_distillation_resumes_to_the_same_bits(tmp_path):
+    from sdw.distill import DistillationStopped
+
+    whole = _distill(tmp_path / "whole", 6)
+    calls = iter(range(100))
+    with pytest.raises(DistillationStopped):
+        _distill(tmp_path / "cut", 6, stop=lambda: next(calls) == 2)  # stops after step 3
+    resumed = _distill(tmp_path / "cut", 6)
+    assert (resumed.states == whole.states).all() and (resumed.actions == whole.actions).all()
+
+
+def test_sdw_run_on_cuda_end_to_end(tmp_path):
+    import json
+
+    from run_cli import TINY, sdw_run
+    from sdw.data.example import collect_random_transitions, write_d4rl_hdf5
+
+    data = tmp_path / "hopper_random-tiny.hdf5"
+    write_d4rl_hdf5(data, collect_random_transitions("Hopper-v4", 2000, seed=0))
+    result = sdw_run([f"dataset.path={data}", "outer_steps=2", *TINY, "device=cuda"], tmp_path,
+                     tmp_path / "cache")
+    assert result.returncode == 0, result.stdout
+    (job,) = [p.parent for p in (tmp_path / "runs").glob("*/*/eval.json")]
+    assert json.loads((job / "eval.json").read_text())["standard"]["normalised_mean"] is not None
