@@ -1,5 +1,7 @@
-"""The device-dependent paths on a CUDA device (skipped without one; scripts/gpu_check.sh runs
-them on a GPU machine): the batched meta-gradient, a distillation and its resume, sdw-run."""
+"""The device-dependent paths: on a CUDA device (marked `cuda`, skipped without one;
+scripts/gpu_check.sh runs them on a GPU machine) the batched meta-gradient, a distillation and
+its resume, sdw-run; on the CPU the refusal of a missing device and the checkpoint's CUDA RNG
+branch, with torch.cuda's calls stood in for."""
 
 import pytest
 import torch
@@ -11,10 +13,11 @@ from sdw.networks import ActorConfig, FullyConnectedQFunction, TanhGaussianActor
 from sdw.teacher.corl import CorlTeacher
 from sdw.testing.toy import random_dataset
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+@pytest.mark.cuda
+@cuda_only
 def test_the_batched_meta_gradient_on_cuda_equals_the_cpu_one():
     cfg = ActorConfig(hidden_sizes=(32, 32))
     student = AnalyticMLP(cfg, 5, 2)
@@ -47,6 +50,8 @@ def _distill(tmp_path, steps: int, stop=None):
                    progress=False)
 
 
+@pytest.mark.cuda
+@cuda_only
 def test_a_cuda_distillation_resumes_to_the_same_bits(tmp_path):
     from sdw.distill import DistillationStopped
 
@@ -58,6 +63,8 @@ def test_a_cuda_distillation_resumes_to_the_same_bits(tmp_path):
     assert (resumed.states == whole.states).all() and (resumed.actions == whole.actions).all()
 
 
+@pytest.mark.cuda
+@cuda_only
 def test_sdw_run_on_cuda_end_to_end(tmp_path):
     import json
 
@@ -71,3 +78,44 @@ def test_sdw_run_on_cuda_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout
     (job,) = [p.parent for p in (tmp_path / "runs").glob("*/*/eval.json")]
     assert json.loads((job / "eval.json").read_text())["standard"]["normalised_mean"] is not None
+
+
+# The same device-dependent paths, exercised on the CPU (run everywhere: not marked cuda).
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present: the real tests run")
+def test_device_cuda_without_a_device_is_refused_by_name():
+    from omegaconf import OmegaConf
+
+    from sdw.app.run import check_run_settings
+    from sdw.errors import UserError
+
+    cfg = OmegaConf.create({"seed": 0, "outer_steps": 1, "checkpoint_every": 1, "threads": None,
+                            "device": "cuda"})
+    with pytest.raises(UserError, match="device=cuda but torch sees no CUDA device"):
+        check_run_settings(cfg)
+
+
+def test_a_checkpoint_carries_and_restores_the_cuda_rng_state(tmp_path, monkeypatch):
+    """The CUDA branch of the checkpoint, with torch.cuda's RNG calls stood in for on the CPU."""
+    from sdw.distill import loop
+    from sdw.distill.outer_optim import OuterOptimConfig
+    from sdw.distill.sampler import OuterBatchSampler
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: torch.tensor([7, 8, 9]))
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, device: calls.append((state.tolist(), device)))
+    cuda = torch.device("cuda")
+    generator = torch.Generator().manual_seed(0)
+    states, actions = torch.zeros(4, 3, requires_grad=True), torch.zeros(4, 2, requires_grad=True)
+    optimiser, schedule = OuterOptimConfig().build(states, actions, 10)
+    sampler = OuterBatchSampler(100, 8, torch.Generator().manual_seed(1), torch.device("cpu"))
+    config = {"outer_optim": OuterOptimConfig().to_dict(), "outer_steps": 10}
+    path = tmp_path / "checkpoint.pt"
+    loop._save_checkpoint(path, 3, config, states, actions, optimiser, schedule, sampler,
+                          generator, cuda)
+    saved = torch.load(path, weights_only=True)
+    assert saved["rng"]["cuda"].tolist() == [7, 8, 9]
+    step = loop._resume(saved, path, config, states, actions, optimiser, schedule, sampler,
+                        generator, cuda)
+    assert step == 3 and calls == [([7, 8, 9], cuda)]
