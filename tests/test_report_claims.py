@@ -89,8 +89,9 @@ def test_chain_verdicts():
 class FakeSource:
     """Scores by (method, dataset) for the verdict functions."""
 
-    def __init__(self, samples):
+    def __init__(self, samples, declared=None):
         self.samples = {k: Sample.of(v) for k, v in samples.items()}
+        self.declared = declared or {}
 
     def get(self, method, dataset):
         return self.samples.get((method, dataset), Sample())
@@ -99,7 +100,7 @@ class FakeSource:
         return sorted({x for _, x in self.samples})
 
 
-def hopper_source(teacher_me=(70.0, 71.0, 72.0)):
+def hopper_source(teacher_me=(70.0, 71.0, 72.0), declared=None):
     """Hopper's three levels: the chain holds on M and M-E, PBC < DBC on M-R; SDW gains on M and
     M-E and not on M-R."""
     samples = {}
@@ -117,7 +118,7 @@ def hopper_source(teacher_me=(70.0, 71.0, 72.0)):
                             ("Av-PBC", x): [40, 41, 42], ("SDW", x): [50, 51, 52]})
     samples[("Av-PBC", "hopper/medium-expert")] = [35, 36, 37]  # below M-R's 45
     samples[("SDW", "hopper/medium-expert")] = [45, 46, 47]
-    return FakeSource(samples)
+    return FakeSource(samples, declared)
 
 
 def test_claim_a_averages_the_judged_datasets_and_counts_them():
@@ -140,6 +141,16 @@ def test_a_dataset_whose_teacher_is_below_bc_fails_the_premise_and_is_left_out()
     assert claim.tally() == "holds on 1 of 2 judged datasets (1 broken); 1 fail the premise"
     assert claim.averaged[0].n_left == 6  # two datasets x 3 seeds
     assert claim_b(source, TEST).averaged_verdict == MISSING  # hopper's only env is flagged
+
+
+def test_a_dataset_declared_failing_is_left_out_whatever_its_scores():
+    why = "teacher never levelled off (docs/teachers.md)"
+    source = hopper_source(declared={"hopper/medium": why})
+    assert premise(source, "hopper/medium") == why
+    assert premise(source, "hopper/medium-expert") is None  # its teacher 71 beats BC 51
+    claim = claim_a(source, TEST)
+    assert {u.name: u.flag for u in claim.units}["hopper/medium"] == why
+    assert claim.tally() == "holds on 1 of 2 judged datasets (1 broken); 1 fail the premise"
 
 
 def test_claim_b_and_the_symmetric_claim_c():

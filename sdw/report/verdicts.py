@@ -4,12 +4,14 @@ One code path judges our runs and the papers' own tables (sdw.report.papers, as 
 so the page can show that the rules call the papers' data reproduced. A claim's averaged verdict
 is its headline; the per-dataset (or per-env) verdicts are counted beside it. Ties are
 inconclusive, never failures. A dataset whose teacher does not beat whole-data BC and the random
-subset (means) fails the premise of the teacher-based claims: it is flagged and left out.
+subset (means) fails the premise of the teacher-based claims: it is flagged and left out, as is
+one the study declares failing for a reason the scores cannot show (a teacher that never levelled
+off: conf/results.yaml `premise_fails`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,7 +26,10 @@ PLAIN = {"holds": "reproduced", "broken": "not reproduced", TIE: "inconclusive",
 
 
 class ScoreSource(Protocol):
-    """Samples by (method or reference, dataset): our seeds, or a paper's published means."""
+    """Samples by (method or reference, dataset): our seeds, or a paper's published means; and
+    the datasets declared failing the premise (dataset -> reason)."""
+
+    declared: Mapping[str, str]
 
     def get(self, method: str, dataset: str) -> Sample: ...
 
@@ -81,7 +86,9 @@ class Claim:
 
 def premise(source: ScoreSource, dataset: str) -> str | None:
     """Why `dataset` fails the teacher-based claims' premise, or None: the teacher's mean must be
-    above whole-data BC's and the random subset's (headroom)."""
+    above whole-data BC's and the random subset's (headroom), and the dataset not declared failing."""
+    if reason := source.declared.get(dataset):
+        return reason
     teacher = source.get(TEACHER, dataset)
     if not teacher.n:
         return "no teacher score"
@@ -201,6 +208,7 @@ class PaperScores:
     def __init__(self) -> None:
         rows = {**papers.OBD_TABLE1, TEACHER: papers.OBD_TABLE1_OFFLINE_RL,
                 "SDW": papers.SDW_HEADLINE}
+        self.declared: dict[str, str] = {}
         self.samples = {(method, f"{env}/{level}"): Sample.of([value], fixed=True)
                         for method, values in rows.items() for (env, level), value in values.items()}
 
