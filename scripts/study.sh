@@ -3,6 +3,7 @@
 # rerunning skips finished jobs and resumes interrupted ones; job directories land in
 # results/sweeps/<experiment>/ (small files, committed; checkpoints and caches are gitignored).
 #   scripts/study.sh calibration   # SDW's weighting on local-hopper-medium (36 jobs)
+#   scripts/study.sh pilot         # Av-PBC and SDW-knn, one seed, 400 outer steps on nine datasets (18 jobs): sizes outer_steps
 #   scripts/study.sh study         # DBC, PBC, Av-PBC and SDW-{kde,knn,flow} on nine datasets, seed by seed (162 jobs)
 #   scripts/study.sh budget        # Av-PBC with 16 to 256 pairs on local-hopper-medium-replay (15 jobs)
 #   scripts/study.sh report        # docs/results.md from whatever has finished
@@ -23,6 +24,8 @@ for stage in "${stages[@]}"; do
       run experiment=sdw-calibration-local density=knn weighting.clip_quantile=0.99
       run experiment=sdw-calibration-local density=kde
       run experiment=sdw-calibration-local density=flow ;;
+    pilot)
+      run experiment=pilot-local ;;
     study)  # seed-major, so an interrupted study has whole seeds across all datasets
       for seed in 0 1 2; do
         run experiment=obd-table1-local seed=$seed
@@ -55,7 +58,7 @@ PY
         fi
       fi ;;
     *)
-      echo "unknown stage '$stage': use calibration, study, budget, report or commit" >&2
+      echo "unknown stage '$stage': use calibration, pilot, study, budget, report or commit" >&2
       exit 2 ;;
   esac
 done

@@ -82,7 +82,8 @@ def page(tmp_path_factory) -> str:
     out = root / "results.md"
     main(["-cn", "results", f"out={out}", f"sweeps.table1.dir={sweeps['table1']}",
           f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
-          f"sweeps.calibration.dir={root / 'absent-too'}", "premise_fails={}", f"misalignment=[{root / 'none.json'},"
+          f"sweeps.calibration.dir={root / 'absent-too'}", f"sweeps.pilot.dir={root / 'no-pilot'}",
+          "premise_fails=null", f"misalignment=[{root / 'none.json'},"
           f"{crossover},{within_spread},{same_leader}]"])
     assert (root / "results-aggregates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return out.read_text()
@@ -286,3 +287,9 @@ def test_page_has_the_aggregates_across_datasets_and_their_figure(page):
     assert "SDW-flow: no seed has a score on every dataset, left out" in text
     assert row(text, "SDW-knn over Av-PBC").startswith("| SDW-knn over Av-PBC | 0.")
     assert "![Performance profiles and aggregate scores](results-aggregates.png)" in text
+
+
+def test_the_pilot_section_states_its_rule_before_any_pilot_job(page):
+    pilot = section(page, "## Outer-step pilot")
+    assert "at most 1 normalised points per 100 steps" in pilot
+    assert "The pilot has not run yet." in pilot

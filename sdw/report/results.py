@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sdw.atomic import atomic_write
 from sdw.errors import UserError
-from sdw.report import aggregates, papers, tables, verdicts
+from sdw.report import aggregates, papers, pilot, tables, verdicts
 from sdw.report.claims import (HIGHER, LOWER, MIN_VALUES, MISSING, TIE, TOO_FEW, Difference,
                                Sample, Welch, difference)
 from sdw.report.collect import Run, collect_runs, label, status_counts
@@ -130,6 +130,10 @@ def write_results(cfg: DictConfig) -> Path:
     lines += _paper_table(scores, d)
     lines += _aggregates(main_runs, cfg)
     lines += _premise(scores, d)
+    if cfg.get("pilot"):
+        p = cfg.pilot
+        lines += pilot.section(by_name[p.sweep].runs, list(p.lengths), p.limit,
+                               Path(cfg.out).parent / p.figure, d, by_name[p.sweep].command)
     lines += _claim_section("## Claim (a): Av-PBC > PBC > DBC > random subset (OBD)", judged[:1],
                             test, d)
     lines += _claim_section("## Claim (b): Av-PBC distils medium-replay better than "

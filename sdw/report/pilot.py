@@ -1,0 +1,94 @@
+"""The outer-step pilot: how much each evaluation curve still rises over its last 100 outer steps
+at every length the pilot evaluated, and the shortest length the sizing rule accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdw.report.curves import MeanCurve, grouped_curves
+from sdw.report.plots import plot_curves
+
+WINDOW = 100
+"""Outer steps over which the rise is measured (issue 19: the slope of the last 100 steps)."""
+
+
+def rise(curve: MeanCurve, length: int, window: int = WINDOW) -> float | None:
+    """Least-squares slope of the seed-mean score over the evaluations in [length - window,
+    length], in points per `window` steps; None unless both ends and 3 points were evaluated."""
+    keep = (curve.steps >= length - window) & (curve.steps <= length)
+    steps = curve.steps[keep]
+    if len(steps) < 3 or steps[0] != length - window or steps[-1] != length:
+        return None
+    slope = np.polyfit(steps.astype(float), curve.mean[keep], 1)[0]
+    return float(slope * window)
+
+
+@dataclass
+class Sizing:
+    """Every curve's rise at every candidate length, the mean rise per length, and the choice."""
+
+    lengths: list[int]
+    rises: dict[tuple[str, str], dict[int, float | None]]  # (dataset, method) -> length -> rise
+    scores: dict[tuple[str, str], dict[int, float]]        # (dataset, method) -> length -> score
+    mean_rise: dict[int, float | None]
+    chosen: int | None
+
+
+def size(curves: Mapping[str, Mapping[str, MeanCurve]], lengths: Sequence[int],
+         limit: float) -> Sizing:
+    """The shortest of `lengths` where every curve has a rise and their mean is at most `limit`
+    points per WINDOW steps (None: no length qualifies, the pilot has to run longer)."""
+    rises, scores = {}, {}
+    for dataset, lines in curves.items():
+        for method, curve in lines.items():
+            rises[(dataset, method)] = {n: rise(curve, n) for n in lengths}
+            scores[(dataset, method)] = {int(s): float(m) for s, m in zip(curve.steps, curve.mean)}
+    mean_rise: dict[int, float | None] = {}
+    for n in lengths:
+        values = [r[n] for r in rises.values()]
+        mean_rise[n] = (float(np.mean(values)) if values and None not in values else None)
+    chosen = next((n for n in lengths if mean_rise[n] is not None and mean_rise[n] <= limit), None)
+    return Sizing(list(lengths), rises, scores, mean_rise, chosen)
+
+
+def section(runs: Sequence, lengths: Sequence[int], limit: float, figure: Path, d: int,
+            command: str) -> list[str]:
+    """The page's pilot section: the rule, the table of scores and rises, the choice, the curves."""
+    curves = grouped_curves(runs, line="method", panel="dataset", statuses=("done",))
+    lines = ["## Outer-step pilot", "",
+             f"Made by `{command}` (one seed per cell, no references). The rule, written before "
+             f"the pilot ran (2026-12-03): the study's outer_steps is the shortest length L of "
+             f"{', '.join(map(str, lengths))} at which the mean, over every pilot curve, of the "
+             f"least-squares slope of the score over steps L - {WINDOW} to L is at most "
+             f"{limit:g} normalised points per {WINDOW} steps; where no length qualifies, the "
+             "pilot is extended (its jobs resume to a longer outer_steps).", ""]
+    if not curves:
+        return lines + ["The pilot has not run yet.", ""]
+    sizing = size(curves, lengths, limit)
+    head = " | ".join(f"score {n}" for n in lengths) + " | " + " | ".join(
+        f"rise to {n}" for n in lengths)
+    lines += [f"| dataset | method | {head} |", "|---|---|" + "---:|" * (2 * len(lengths))]
+    for (dataset, method), by_length in sizing.rises.items():
+        score = sizing.scores[(dataset, method)]
+        cells = [_number(score.get(n), d) for n in lengths] + [
+            _number(by_length[n], d, signed=True) for n in lengths]
+        lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
+    means = [_number(sizing.mean_rise[n], d, signed=True) for n in lengths]
+    lines.append("| " + " | ".join(["mean rise", "", *[""] * len(lengths), *means]) + " |")
+    done = len(sizing.rises)
+    verdict = (f"The rule chooses **{sizing.chosen} outer steps**." if sizing.chosen else
+               "No length qualifies yet: the pilot has to run longer (or finish).")
+    lines += ["", f"{done} curves. {verdict}", ""]
+    if plot_curves(curves, figure, x="step", band="minmax", legend_title="method"):
+        lines += [f"![Pilot curves]({figure.name})", ""]
+    return lines
+
+
+def _number(value: float | None, d: int, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.{d}f}" if signed else f"{value:.{d}f}"

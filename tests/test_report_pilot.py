@@ -1,0 +1,54 @@
+"""The outer-step pilot: each curve's rise over its last 100 steps, the sizing rule, and its section."""
+
+import numpy as np
+import pytest
+
+from sdw.report.collect import Curve, collect_runs
+from sdw.report.curves import mean_curve
+from sdw.report.pilot import rise, section, size
+from sdw.testing.run_dirs import write_job
+
+
+def curve(scores_by_step):
+    steps = sorted(scores_by_step)
+    return mean_curve([Curve(steps, [None] * len(steps), [scores_by_step[s] for s in steps])])
+
+
+def test_rise_is_the_least_squares_slope_per_100_steps():
+    line = curve({s: 10.0 + 0.03 * s for s in range(50, 401, 50)})
+    assert rise(line, 200) == pytest.approx(3.0)
+    assert rise(line, 400) == pytest.approx(3.0)
+    bent = curve({100: 0.0, 150: 6.0, 200: 3.0})
+    assert rise(bent, 200) == pytest.approx(np.polyfit([100, 150, 200], [0, 6, 3], 1)[0] * 100)
+    assert rise(line, 500) is None  # not evaluated that far
+    assert rise(curve({100: 1.0, 200: 2.0}), 200) is None  # two points are not a slope
+
+
+def test_the_rule_takes_the_shortest_length_whose_mean_rise_is_within_the_limit():
+    rising = curve({s: 0.04 * min(s, 300) for s in range(50, 401, 50)})  # flat from 300
+    flat = curve({s: 50.0 for s in range(50, 401, 50)})
+    sizing = size({"a": {"Av-PBC": rising}, "b": {"Av-PBC": flat}}, [200, 300, 400, 500], 1.0)
+    assert sizing.rises[("a", "Av-PBC")][200] == pytest.approx(4.0)
+    assert sizing.mean_rise[200] == pytest.approx(2.0)
+    assert sizing.mean_rise[400] == pytest.approx(0.0)
+    assert sizing.mean_rise[500] is None
+    assert sizing.chosen == 400  # at 300 the window 200-300 still rises 4 on curve a: mean 2
+    assert size({"a": {"x": rising}}, [200], 1.0).chosen is None
+
+
+def test_the_section_tabulates_finished_pilot_jobs_and_draws_their_curves(tmp_path):
+    for dataset, slope in (("sdw/hopper/medium-v0", 0.0), ("sdw/walker2d/medium-v0", 0.05)):
+        for method, weighting in (("Av-PBC", "none"), ("SDW-knn", "sdw")):
+            points = [(s, float(s), 20.0 + slope * s) for s in range(50, 401, 50)]
+            write_job(tmp_path / "pilot" / f"{dataset.split('/')[1]}-{weighting}", method=method,
+                      dataset=dataset, seed=0, status="done", curve=points,
+                      references={"random_subset": 1.0, "whole_data_bc": 2.0, "teacher": 3.0},
+                      weighting=weighting, score=points[-1][2])
+    runs = collect_runs([tmp_path / "pilot"])
+    lines = section(runs, [200, 300, 400], 1.0, tmp_path / "pilot.png", 1, "scripts/study.sh pilot")
+    text = "\n".join(lines)
+    assert "| sdw/walker2d/medium-v0 | SDW-knn | 30.0 | 35.0 | 40.0 | +5.0 | +5.0 | +5.0 |" in text
+    assert "| mean rise |  |  |  |  | +2.5 | +2.5 | +2.5 |" in text
+    assert "No length qualifies yet" in text
+    assert (tmp_path / "pilot.png").read_bytes()[:4] == b"\x89PNG"
+    assert section([], [200], 1.0, tmp_path / "none.png", 1, "x")[-2] == "The pilot has not run yet."
