@@ -1,6 +1,6 @@
 """Rerun one finished sdw-run job from scratch and compare it with the committed one.
 
-    python scripts/rerun_check.py results/sweeps/sdw-calibration-local/<job dir>
+    python scripts/rerun_check.py results/sweeps/teachers-50k/sdw-calibration-local/<job dir>
 
 The job's own overrides (.hydra/overrides.yaml) are run again with `sdw-run` into a temporary
 output directory (caches are reused: they are keyed by content; `--fresh-caches` starts from an

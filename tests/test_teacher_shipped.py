@@ -81,8 +81,7 @@ STUDY_DATASETS = [f"local-{env}-{level}" for env in ("hopper", "halfcheetah", "w
 ENV_IDS = {"hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4"}
 
 
-@pytest.mark.parametrize("name", [n for n in STUDY_DATASETS
-                                  if (config_dir() / "teacher" / "study" / f"{n}.yaml").exists()])
+@pytest.mark.parametrize("name", STUDY_DATASETS)
 def test_every_study_teacher_option_is_a_shipped_teacher(name):
     """conf/teacher/study/<dataset>.yaml composes to the config hash of a teacher shipped for it."""
     cfg = instantiate(check_overrides("run", [f"teacher=study/{name}", "device=cpu"]).teacher)
@@ -91,3 +90,12 @@ def test_every_study_teacher_option_is_a_shipped_teacher(name):
     ours = [s for s in shipped if s["shipped"]["dataset_name"] == name]
     header = cfg.cache_header(ours[0]["dataset_hash"])
     assert header["config_hash"] in {s["config_hash"] for s in ours}, name
+
+
+@pytest.mark.parametrize("experiment", ["obd-table1-local", "sdw-study-local", "pilot-local",
+                                        "sdw-calibration-local", "budget-local"])
+def test_the_study_experiments_take_each_datasets_study_teacher(experiment):
+    for name in ("local-hopper-medium-expert", "local-walker2d-medium"):
+        ours = check_overrides("run", [f"experiment={experiment}", f"dataset={name}"]).teacher
+        chosen = check_overrides("run", [f"teacher=study/{name}"]).teacher
+        assert ours == chosen and ours.steps == (400000 if "hopper" in name else 200000)
