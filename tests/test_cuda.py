@@ -112,10 +112,10 @@ def test_a_checkpoint_carries_and_restores_the_cuda_rng_state(tmp_path, monkeypa
     sampler = OuterBatchSampler(100, 8, torch.Generator().manual_seed(1), torch.device("cpu"))
     config = {"outer_optim": OuterOptimConfig().to_dict(), "outer_steps": 10}
     path = tmp_path / "checkpoint.pt"
-    loop._save_checkpoint(path, 3, config, states, actions, optimiser, schedule, sampler,
+    loop.save_checkpoint(path, 3, config, states, actions, optimiser, schedule, sampler,
                           generator, cuda)
     saved = torch.load(path, weights_only=True)
     assert saved["rng"]["cuda"].tolist() == [7, 8, 9]
-    step = loop._resume(saved, path, config, states, actions, optimiser, schedule, sampler,
+    step = loop.resume(saved, path, config, states, actions, optimiser, schedule, sampler,
                         generator, cuda)
     assert step == 3 and calls == [([7, 8, 9], cuda)]

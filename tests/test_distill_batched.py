@@ -1,13 +1,20 @@
-"""K students in one batched meta-gradient (sdw/distill/analytic_mlp.py with a member dimension)
-give each member's own sequential result."""
+"""K students in one batched meta-gradient (sdw/distill/analytic_mlp.py with a member dimension),
+and K distillations in one batched outer loop (sdw/distill/batched.py), give each member's own
+sequential result."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 
+from sdw.distill import ObjectiveConfig, OuterOptimConfig, SyntheticConfig, distill
 from sdw.distill.analytic_mlp import AnalyticMLP
+from sdw.distill.batched import Member, distill_batched
 from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.metagrad import meta_gradient_analytic
 from sdw.networks import ActorConfig, build_actor
+from sdw.testing.toy import LinearTeacher, random_dataset
 
 OBS, ACT, N, B, K = 5, 2, 12, 9, 3
 
@@ -31,7 +38,7 @@ def _loss(target: torch.Tensor, q: torch.Tensor):
 
 @pytest.mark.parametrize("head, sampled", [("deterministic", False), ("tanh_gaussian", True)])
 @pytest.mark.parametrize("optim", ["sgd", "adam"])
-@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
 # rtol bounds |member - its own run| / |its own run| of each result: batched matrix products sum
 # in another order than 2-D ones, so equal up to rounding, not bit for bit
 def test_each_member_of_a_batch_equals_its_own_run(head, sampled, optim, dtype, rtol):
@@ -53,3 +60,73 @@ def test_each_member_of_a_batch_equals_its_own_run(head, sampled, optim, dtype, 
             assert float((mine - ref).norm()) <= rtol * float(ref.norm()), k
         assert alone.states.abs().max() > 0  # a gradient that can tell members apart
     assert not torch.allclose(batched.states[0], batched.states[1])
+
+
+# ---- the outer loop: K members distilled together, each equal to its own run of `distill`
+
+def _loop_kwargs():
+    return dict(objective=ObjectiveConfig("avpbc", batch_size=128),
+                student=ActorConfig(hidden_sizes=(16, 16)), synthetic=SyntheticConfig(size=16),
+                inner=InnerOptimConfig(steps=5), progress=False)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    dataset = random_dataset(2000, OBS, ACT, seed=0)
+    gain = torch.randn(OBS, ACT, generator=torch.Generator().manual_seed(3))
+    return dataset, LinearTeacher(gain, dataset.state_normaliser())
+
+
+def _odd_weights(indices):
+    return 0.5 + (indices % 2).float()
+
+
+MEMBERS = [Member(seed=0), Member(seed=1, outer=OuterOptimConfig("adam", lr=0.003)),
+           Member(seed=2, state_weights=_odd_weights),
+           Member(seed=3, objective=ObjectiveConfig("avpbc", batch_size=128, beta=2.0))]
+
+
+def _alone(dataset, teacher, member, steps, **extra):
+    kwargs = {**_loop_kwargs(), **extra}
+    if member.objective is not None:
+        kwargs["objective"] = member.objective
+    return distill(dataset, teacher, outer_steps=steps, seed=member.seed, outer=member.outer,
+                   state_weights=member.state_weights, checkpoint=member.checkpoint, **kwargs)
+
+
+def test_each_member_of_a_batched_distillation_equals_its_own_run(toy):
+    dataset, teacher = toy  # sampled teacher actions: each member's global RNG is its own
+    steps, seen = [], []
+    members = [replace(m, callback=(lambda info: steps.append(info.step)) if k == 0 else None)
+               for k, m in enumerate(MEMBERS)]
+    batched = distill_batched(dataset, teacher, members, outer_steps=4, **_loop_kwargs())
+    assert steps == [1, 2, 3, 4]
+    for member, mine in zip(MEMBERS, batched):
+        alone = _alone(dataset, teacher, member, 4)
+        assert mine.config == alone.config  # same record: a report cannot tell them apart
+        assert mine.info["outer_loss"] == pytest.approx(alone.info["outer_loss"], rel=1e-4)
+        for a, b in ((mine.states, alone.states), (mine.actions, alone.actions)):
+            assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max(), member.seed
+        seen.append(mine.states)
+    assert not np.allclose(seen[0], seen[1]) and not np.allclose(seen[0], seen[2])
+
+
+def test_a_batched_members_checkpoint_resumes_in_either_loop(toy, tmp_path):
+    dataset, teacher = toy
+    members = [replace(m, checkpoint=tmp_path / f"seed{m.seed}.pt") for m in MEMBERS[:2]]
+    distill_batched(dataset, teacher, members, outer_steps=3, checkpoint_every=2, **_loop_kwargs())
+    again = distill_batched(dataset, teacher, members, outer_steps=6, **_loop_kwargs())
+    alone = _alone(dataset, teacher, members[1], 6)  # from seed1.pt, at step 3
+    full = _alone(dataset, teacher, MEMBERS[1], 6)
+    for result in (again[1], alone):
+        assert np.abs(result.states - full.states).max() <= 1e-4 * np.abs(full.states).max()
+    (tmp_path / "seed0.pt").unlink()
+    with pytest.raises(ValueError, match="different outer steps"):
+        distill_batched(dataset, teacher, members, outer_steps=7, **_loop_kwargs())
+
+
+def test_a_member_with_another_objective_is_refused(toy):
+    dataset, teacher = toy
+    with pytest.raises(ValueError, match="shares the objective"):
+        distill_batched(dataset, teacher, [Member(0), Member(1, objective=ObjectiveConfig("pbc"))],
+                        outer_steps=1, **_loop_kwargs())

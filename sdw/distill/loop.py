@@ -67,7 +67,29 @@ def real_pairs(dataset: OfflineDataset, normaliser: StateNormaliser,
             torch.as_tensor(view.actions, dtype=torch.float32, device=device))
 
 
-def _flat_parameters(actor: torch.nn.Module) -> torch.Tensor:
+def run_config(dataset: OfflineDataset, objective: ObjectiveConfig, student: ActorConfig,
+               synthetic: SyntheticConfig, inner: InnerOptimConfig, outer: OuterOptimConfig,
+               outer_steps: int, seed: int, meta_gradient: str,
+               state_weights: StateWeights | None, device: torch.device) -> dict:
+    """What a distillation's checkpoint and artefact record of its configuration."""
+    return {"dataset": {"name": dataset.metadata.name, "hash": dataset.content_hash},
+            "objective": objective.to_dict(), "student": student.to_dict(),
+            "synthetic": synthetic.to_dict(), "inner_optim": inner.to_dict(),
+            "outer_optim": outer.to_dict(), "outer_steps": outer_steps, "seed": seed,
+            "meta_gradient": meta_gradient, "state_weights": state_weights is not None,
+            "compose": getattr(state_weights, "compose", "multiply"), "device": str(device)}
+
+
+def synthetic_set(states: torch.Tensor, actions: torch.Tensor, normaliser: StateNormaliser,
+                  dataset: OfflineDataset, method: str, config: dict,
+                  info: dict | None = None) -> SyntheticSet:
+    """The synthetic set as it is now, copied to the CPU."""
+    return SyntheticSet(states.detach().cpu().numpy().copy(), actions.detach().cpu().numpy().copy(),
+                        normaliser, dataset.metadata.env_id, dataset.metadata.name,
+                        dataset.content_hash, method, config, info or {})
+
+
+def flat_parameters(actor: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in actor.parameters()])
 
 
@@ -104,11 +126,8 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
     check_normaliser(teacher, normaliser, dataset.metadata.name)
     real_states, real_actions = real_pairs(dataset, normaliser, device)
     obs_dim, act_dim = real_states.shape[1], real_actions.shape[1]
-    config = {"dataset": {"name": dataset.metadata.name, "hash": dataset.content_hash},
-              "objective": objective.to_dict(), "student": student.to_dict(),
-              "synthetic": synthetic.to_dict(), "inner_optim": inner.to_dict(),
-              "outer_optim": outer.to_dict(), "outer_steps": outer_steps, "seed": seed, "meta_gradient": meta_gradient,
-              "state_weights": state_weights is not None, "compose": compose, "device": str(device)}
+    config = run_config(dataset, objective, student, synthetic, inner, outer, outer_steps, seed,
+                        meta_gradient, state_weights, device)
     method = method or objective.name
 
     # ---- random streams, synthetic set, outer optimiser, teacher targets
@@ -127,15 +146,12 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
     sampled = analytic.sampled
 
     def snapshot(info: dict | None = None) -> SyntheticSet:
-        return SyntheticSet(syn_states.detach().cpu().numpy().copy(),
-                            syn_actions.detach().cpu().numpy().copy(), normaliser,
-                            dataset.metadata.env_id, dataset.metadata.name, dataset.content_hash,
-                            method, config, info or {})
+        return synthetic_set(syn_states, syn_actions, normaliser, dataset, method, config, info)
 
     start = 0
     state = load_checkpoint(checkpoint) if checkpoint is not None else None
     if state is not None:
-        start = _resume(state, Path(checkpoint), config, syn_states, syn_actions,
+        start = resume(state, Path(checkpoint), config, syn_states, syn_actions,
                         outer_optimizer, schedule, sampler, generator, device)
 
     # ---- the bi-level loop
@@ -150,7 +166,7 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
                    if state_weights is not None else None)
         outer_loss = objective.loss(goal, teacher_q, weights, compose)
         actor = build_actor(student, obs_dim, act_dim, generator, device)
-        theta0 = _flat_parameters(actor)
+        theta0 = flat_parameters(actor)
         if meta_gradient == "analytic":
             result = meta_gradient_analytic(analytic, inner_optimizer, inner.steps, theta0,
                                             syn_states.detach(), syn_actions.detach(),
@@ -161,10 +177,10 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
                                           real_states[indices], outer_loss, generator)
         syn_states.grad, syn_actions.grad = result.states, result.actions
         grad_norm = outer.clip(syn_states, syn_actions)
-        _check_finite(step + 1, result.outer_loss, grad_norm, checkpoint)
+        check_finite(step + 1, result.outer_loss, grad_norm, checkpoint)
         outer_optimizer.step()
         schedule.step()
-        _check_finite(step + 1, syn_states.detach().abs().sum() + syn_actions.detach().abs().sum(),
+        check_finite(step + 1, syn_states.detach().abs().sum() + syn_actions.detach().abs().sum(),
                       grad_norm, checkpoint, what="synthetic set")
 
         seconds.append(time.perf_counter() - t0)
@@ -177,7 +193,7 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
         stopping = stop is not None and stop() and step + 1 < outer_steps
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0
                                        or step + 1 == outer_steps or stopping):
-            _save_checkpoint(Path(checkpoint), step + 1, config, syn_states, syn_actions,
+            save_checkpoint(Path(checkpoint), step + 1, config, syn_states, syn_actions,
                              outer_optimizer, schedule, sampler, generator, device)
         if stopping:
             raise DistillationStopped(step + 1, checkpoint)
@@ -199,7 +215,7 @@ class DistillationStopped(RuntimeError):
         super().__init__(f"distillation stopped after outer step {step}, {saved}")
 
 
-def _check_finite(step: int, value: torch.Tensor | float, grad_norm: float,
+def check_finite(step: int, value: torch.Tensor | float, grad_norm: float,
                   checkpoint: str | Path | None, what: str = "outer loss") -> None:
     if math.isfinite(float(value)) and math.isfinite(grad_norm):
         return
@@ -262,7 +278,7 @@ def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
     return states
 
 
-def _save_checkpoint(path: Path, step: int, config: dict, syn_states: torch.Tensor,
+def save_checkpoint(path: Path, step: int, config: dict, syn_states: torch.Tensor,
                      syn_actions: torch.Tensor, optimizer: torch.optim.Optimizer,
                      schedule: torch.optim.lr_scheduler.LRScheduler, sampler: OuterBatchSampler,
                      generator: torch.Generator, device: torch.device) -> None:
@@ -275,7 +291,7 @@ def _save_checkpoint(path: Path, step: int, config: dict, syn_states: torch.Tens
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def _resume(state: dict, path: Path, config: dict, syn_states: torch.Tensor,
+def resume(state: dict, path: Path, config: dict, syn_states: torch.Tensor,
             syn_actions: torch.Tensor, optimizer: torch.optim.Optimizer,
             schedule: torch.optim.lr_scheduler.LRScheduler, sampler: OuterBatchSampler,
             generator: torch.Generator, device: torch.device) -> int:
