@@ -3,6 +3,7 @@
     python scripts/bench_distill.py                       # paper + small config, |D_off| 200k, 2M
     python scripts/bench_distill.py --configs paper --sizes 200000 --methods analytic unroll
     python scripts/bench_distill.py --members 1 3 5 10 --pairs 256 64 16 --threads 1
+    python scripts/bench_distill.py --members 1 3 5 10 --pairs 256 64 16 --threads 1 --loop
 
 Each (config, |D_off|, method) runs in its own subprocess, so its peak memory (max RSS, or CUDA
 max allocated) is its own; beside it: the RSS before `distill` (random dataset and teacher
@@ -17,8 +18,10 @@ outer batch, or a deterministic precomputation over D_off once), and the load av
 `--members`: the exact meta-gradient of K students at once (the batched engine's arithmetic,
 sdw/distill/analytic_mlp.py with a member dimension) against the same K one after the other, in
 one process, at the paper's student and inner loop with each `--pairs` synthetic size: median
-seconds per member over `--repeats` repeats (after one warm-up), and their ratio. The outer
-loop around it (sampler, teacher queries, outer optimiser) is not batched yet.
+seconds per member over `--repeats` repeats (after one warm-up), and their ratio. With `--loop`,
+whole outer steps instead: `distill_batched` with K members (seeds 0..K-1) against K `distill`
+runs, on random data of `--sizes[0]` states with the paper's sampled Av-PBC teacher queries:
+median seconds per member and outer step over `--steps` timed steps (after `--warmup`).
 """
 
 from __future__ import annotations
@@ -176,6 +179,48 @@ def members_rows(members: list[int], pairs: list[int], repeats: int, device: str
     return rows
 
 
+def loop_rows(members: list[int], pairs: list[int], n: int, steps: int, warmup: int,
+              device: str) -> list[dict]:
+    """Seconds per member and outer step of K distillations batched and one after the other."""
+    import torch
+
+    from sdw.distill import InnerOptimConfig, ObjectiveConfig, SyntheticConfig, distill
+    from sdw.distill.batched import Member, distill_batched
+    from sdw.networks import ActorConfig, FullyConnectedQFunction, TanhGaussianActor
+    from sdw.teacher.corl import CorlTeacher
+    from sdw.testing.toy import random_dataset
+
+    c = CONFIGS["paper"]
+    dataset = random_dataset(n, 17, 6, seed=0, name=f"bench-{n}")
+    torch.manual_seed(0)
+    teacher = CorlTeacher(TanhGaussianActor(17, 6).to(device),
+                          FullyConnectedQFunction(17, 6).to(device), dataset.state_normaliser())
+    rows = []
+    for size in pairs:
+        shared = dict(objective=ObjectiveConfig("avpbc", batch_size=c["batch"]),
+                      student=ActorConfig(hidden_sizes=c["hidden"]),
+                      synthetic=SyntheticConfig(size), inner=InnerOptimConfig(steps=c["inner_steps"]),
+                      outer_steps=warmup + steps, device=device, progress=False)
+        for k in members:
+            sequential: list[float] = []
+            for seed in range(k):
+                seconds: list[float] = []
+                distill(dataset, teacher, seed=seed, callback=lambda i: seconds.append(i.seconds),
+                        **shared)
+                sequential += seconds[warmup:]
+            batched: list[float] = []
+            first = Member(0, callback=lambda i: batched.append(i.seconds))
+            distill_batched(dataset, teacher, [first, *(Member(s) for s in range(1, k))], **shared)
+            times = {"sequential": statistics.median(sequential),
+                     "batched": statistics.median(batched[warmup:])}
+            rows.append({"pairs": size, "members": k, **times,
+                         "ratio": times["batched"] / times["sequential"],
+                         "load": os.getloadavg()[0]})
+            print(f"{size:>6} {k:>8} {times['sequential']:>14.3f} {times['batched']:>11.3f} "
+                  f"{rows[-1]['ratio']:>6.2f} {rows[-1]['load']:>5.1f}", flush=True)
+    return rows
+
+
 def _current_rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -198,6 +243,8 @@ def main() -> None:
     p.add_argument("--pairs", nargs="+", type=int, default=[256, 64, 16],
                    help="synthetic set sizes of --members")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats of --members")
+    p.add_argument("--loop", action="store_true",
+                   help="with --members: whole outer steps (distill_batched against distill)")
     p.add_argument("--json", type=Path, default=None, help="also write --members' rows here")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -208,10 +255,13 @@ def main() -> None:
             torch.set_num_threads(args.threads)
         print(f"load average before: {os.getloadavg()}, torch threads: {torch.get_num_threads()}"
               f", device: {args.device}")
-        print("seconds per member and meta-gradient (median):")
+        what = "outer step" if args.loop else "meta-gradient"
+        print(f"seconds per member and {what} (median):")
         print(f"{'pairs':>6} {'members':>8} {'sequential':>14} {'batched':>11} {'ratio':>6} "
               f"{'load':>5}")
-        rows = members_rows(args.members, args.pairs, args.repeats, args.device)
+        rows = (loop_rows(args.members, args.pairs, args.sizes[0], args.steps, args.warmup,
+                          args.device) if args.loop
+                else members_rows(args.members, args.pairs, args.repeats, args.device))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1) + "\n")
         return

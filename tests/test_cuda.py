@@ -113,9 +113,31 @@ def test_a_checkpoint_carries_and_restores_the_cuda_rng_state(tmp_path, monkeypa
     config = {"outer_optim": OuterOptimConfig().to_dict(), "outer_steps": 10}
     path = tmp_path / "checkpoint.pt"
     loop.save_checkpoint(path, 3, config, states, actions, optimiser, schedule, sampler,
-                          generator, cuda)
+                         generator, cuda)
     saved = torch.load(path, weights_only=True)
     assert saved["rng"]["cuda"].tolist() == [7, 8, 9]
     step = loop.resume(saved, path, config, states, actions, optimiser, schedule, sampler,
-                        generator, cuda)
+                       generator, cuda)
     assert step == 3 and calls == [([7, 8, 9], cuda)]
+
+
+def test_a_batch_member_keeps_its_own_cuda_rng_state(monkeypatch):
+    """The CUDA branch of a batch member's global RNG swap, torch.cuda's calls stood in for."""
+    from types import SimpleNamespace
+
+    from sdw.distill.batched import Member, _Run
+
+    calls, states = [], iter([torch.tensor([1, 2]), torch.tensor([3, 4])])
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: next(states))
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, device: calls.append((state.tolist(), device)))
+    member = SimpleNamespace(member=Member(seed=5), device=torch.device("cuda"))
+    with _Run.global_rng(member, fresh=True):
+        first = torch.rand(1)
+    assert member.cuda_rng.tolist() == [1, 2] and calls == []
+    torch.manual_seed(99)  # another member's draws in between
+    with _Run.global_rng(member):
+        second = torch.rand(1)
+    assert calls == [([1, 2], torch.device("cuda"))] and member.cuda_rng.tolist() == [3, 4]
+    torch.manual_seed(5)
+    assert torch.equal(torch.rand(2), torch.cat([first, second]))  # one stream, as its own run
