@@ -188,9 +188,14 @@ class RunRecord:
         try:
             yield
         finally:
-            timings = self.status.setdefault("timings", {})
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-            self._write()
+            self.add_time(name, time.perf_counter() - start)
+
+    def add_time(self, name: str, seconds: float) -> None:
+        """Add `seconds` to the timing of stage `name` (a stage shared by a packed job's members
+        counts in full for each)."""
+        timings = self.status.setdefault("timings", {})
+        timings[name] = timings.get(name, 0.0) + seconds
+        self._write()
 
     def finish(self, evaluation: dict) -> None:
         write_json(self.dir / EVAL, evaluation)

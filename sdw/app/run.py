@@ -7,7 +7,10 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
@@ -119,58 +122,101 @@ def _mirror_result(logger: RunLogger, evaluation: dict, record: RunRecord, run_d
                                        "synthetic/poses": run_dir / POSES})
 
 
-def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
-         method: str, stop: StopRequest) -> dict:
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-    cache = Path(cfg.paths.cache_dir)
-    objective, synthetic_cfg = instantiate(cfg.objective), instantiate(cfg.synthetic)
-    student, inner = instantiate(cfg.student), instantiate(cfg.inner_optim)
-    outer, protocol = instantiate(cfg.outer_optim), instantiate(cfg.eval)
-    weighting = instantiate(cfg.weighting)
+@dataclass
+class Parts:
+    """The instantiated configuration of a run, dataset apart."""
 
-    with record.stage("dataset"):
-        dataset = load_or_build(instantiate(cfg.dataset))
-    record.update(dataset={"name": dataset.metadata.name, "hash": dataset.content_hash,
-                           "transitions": len(dataset.qlearning_view())})
+    objective: Any
+    synthetic: Any
+    student: Any
+    inner: Any
+    outer: Any
+    protocol: EvalProtocol
+    weighting: Any
+    cache: Path
+
+
+def parts(cfg: DictConfig) -> Parts:
+    return Parts(instantiate(cfg.objective), instantiate(cfg.synthetic), instantiate(cfg.student),
+                 instantiate(cfg.inner_optim), instantiate(cfg.outer_optim),
+                 instantiate(cfg.eval), instantiate(cfg.weighting), Path(cfg.paths.cache_dir))
+
+
+def load_dataset(cfg: DictConfig, records: Sequence[RunRecord]) -> OfflineDataset:
+    """The run's dataset (built first where it is the project's own and absent)."""
+    start = time.perf_counter()
+    dataset = load_or_build(instantiate(cfg.dataset))
+    for record in records:
+        record.add_time("dataset", time.perf_counter() - start)
+        record.update(dataset={"name": dataset.metadata.name, "hash": dataset.content_hash,
+                               "transitions": len(dataset.qlearning_view())})
     log.info("dataset %s: %d transitions (%s)", dataset.metadata.name,
              len(dataset.qlearning_view()), dataset.content_hash)
+    return dataset
 
-    teacher = None
-    if objective.needs_teacher or protocol.references:
-        with record.stage("teacher"):
-            teacher = build_teacher(instantiate(cfg.teacher), dataset, cache / "teachers")
-        evaluation = getattr(teacher, "evaluation", None) or {}
+
+def load_teacher(cfg: DictConfig, p: Parts, dataset: OfflineDataset,
+                 records: Sequence[RunRecord]):
+    """The teacher, when the objective or the references need one (else None)."""
+    if not (p.objective.needs_teacher or p.protocol.references):
+        return None
+    start = time.perf_counter()
+    teacher = build_teacher(instantiate(cfg.teacher), dataset, p.cache / "teachers")
+    evaluation = getattr(teacher, "evaluation", None) or {}
+    for record in records:
+        record.add_time("teacher", time.perf_counter() - start)
         record.update(teacher={"kind": type(teacher).__name__,
                                "normalised": evaluation.get("normalised_mean"),
                                "origin": getattr(teacher, "origin", None)})
+    return teacher
 
-    state_weights = None
-    if weighting.uses_density:
-        with record.stage("weights"):
-            state_weights, diagnostics = build_state_weights(
-                dataset, instantiate(cfg.density), weighting, cache / "density",
-                histogram_path=run_dir / WEIGHTS_PNG)
-        write_json(run_dir / WEIGHTS_JSON, diagnostics.to_dict(prefix=""))
-        record.update(weights={"ess_fraction": diagnostics.ess_fraction})
 
+def state_weights(cfg: DictConfig, p: Parts, dataset: OfflineDataset, record: RunRecord,
+                  run_dir: Path):
+    """SDW's state weights, their diagnostics in the run directory (None without a density)."""
+    if not p.weighting.uses_density:
+        return None
+    with record.stage("weights"):
+        weights, diagnostics = build_state_weights(
+            dataset, instantiate(cfg.density), p.weighting, p.cache / "density",
+            histogram_path=run_dir / WEIGHTS_PNG)
+    write_json(run_dir / WEIGHTS_JSON, diagnostics.to_dict(prefix=""))
+    record.update(weights={"ess_fraction": diagnostics.ess_fraction})
+    return weights
+
+
+def _run(cfg: DictConfig, run_dir: Path, record: RunRecord, logger: RunLogger,
+         method: str, stop: StopRequest) -> dict:
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    p = parts(cfg)
+    dataset = load_dataset(cfg, [record])
+    teacher = load_teacher(cfg, p, dataset, [record])
+    weights = state_weights(cfg, p, dataset, record, run_dir)
     with record.stage("distill"):
-        synthetic = _distill(cfg, dataset, teacher, objective, synthetic_cfg, student, inner, outer,
-                             protocol, state_weights, run_dir, logger, method, record, stop)
-    synthetic.save(run_dir / SYNTHETIC)
+        synthetic = _distill(cfg, dataset, teacher, p, weights, run_dir, logger, method, record,
+                             stop)
+    return evaluate(cfg, p, dataset, teacher, synthetic, run_dir, logger, method, record)
 
+
+def evaluate(cfg: DictConfig, p: Parts, dataset: OfflineDataset, teacher,
+             synthetic: SyntheticSet, run_dir: Path, logger: RunLogger, method: str,
+             record: RunRecord) -> dict:
+    """Save the synthetic set, evaluate it with the references and the pictures asked for;
+    returns the eval.json document."""
+    synthetic.save(run_dir / SYNTHETIC)
     with record.stage("evaluate"):
         scores = dataset.metadata.reference_scores
-        final = protocol.final(synthetic, student, inner, scores, cfg.device)
-        references = reference_evaluations(dataset, teacher, protocol, student, inner,
-                                           synthetic_cfg.size, cache / "references", cfg.device)
+        final = p.protocol.final(synthetic, p.student, p.inner, scores, cfg.device)
+        references = reference_evaluations(dataset, teacher, p.protocol, p.student, p.inner,
+                                           p.synthetic.size, p.cache / "references", cfg.device)
     if cfg.capture_video:
         with record.stage("pictures"):
-            _capture(synthetic, student, inner, teacher, run_dir, cfg)
+            _capture(synthetic, p.student, p.inner, teacher, run_dir, cfg)
     evals = [(r["step"], r) for r in logger.metrics.rows() if r.get("type") == "eval"]
     evaluation = {
         "method": method, "dataset": dataset.metadata.name, "env_id": dataset.metadata.env_id,
-        "seed": cfg.seed, "size": synthetic_cfg.size, "outer_steps": cfg.outer_steps, **final,
-        "last_k": last_k_mean(evals, protocol.last_k), "references": references,
+        "seed": cfg.seed, "size": p.synthetic.size, "outer_steps": cfg.outer_steps, **final,
+        "last_k": last_k_mean(evals, p.protocol.last_k), "references": references,
         "weights": record.status.get("weights")}
     _print_result(evaluation)
     return evaluation
@@ -188,12 +234,11 @@ def _capture(synthetic: SyntheticSet, student, inner, teacher, run_dir: Path,
                     "`sdw-eval %s capture_video=true` tries again.", type(e).__name__, e, run_dir)
 
 
-def _distill(cfg: DictConfig, dataset: OfflineDataset, teacher, objective, synthetic_cfg, student,
-             inner, outer, protocol: EvalProtocol, state_weights, run_dir: Path,
-             logger: RunLogger, method: str, record: RunRecord,
-             stop: StopRequest) -> SyntheticSet:
-    """The bi-level loop with a progress bar, metrics per step, evaluation every K steps and a
-    heartbeat; a signal is deferred to the end of the outer step it arrives in."""
+def step_logger(cfg: DictConfig, p: Parts, dataset: OfflineDataset, run_dir: Path,
+                logger: RunLogger, method: str, record: RunRecord
+                ) -> tuple[int, Callable[[StepInfo], None], tqdm]:
+    """Where the run resumes (its checkpoint's step; later metrics rows dropped), and the
+    per-step callback: metrics row, evaluation every `eval.every` steps, heartbeat, progress."""
     checkpoint = run_dir / CHECKPOINT
     start = checkpoint_step(checkpoint)
     rows = logger.metrics.keep_until(start)
@@ -212,25 +257,34 @@ def _distill(cfg: DictConfig, dataset: OfflineDataset, teacher, objective, synth
         logger.log({"type": "step", "step": info.step, "outer_loss": info.outer_loss,
                     "inner_loss": info.inner_loss, "grad_norm": info.grad_norm,
                     "seconds": info.seconds, "elapsed": elapsed})
-        if (protocol.every and info.step % protocol.every == 0) or info.step == cfg.outer_steps:
+        if (p.protocol.every and info.step % p.protocol.every == 0) or info.step == cfg.outer_steps:
             t0 = time.perf_counter()
-            result = protocol.periodic(info.snapshot(), student, inner, scores, cfg.device)
+            result = p.protocol.periodic(info.snapshot(), p.student, p.inner, scores, cfg.device)
             last_score = result.get("normalised_mean")
             logger.log({"type": "eval", "step": info.step, "elapsed": elapsed, **result})
-            log.info("outer step %d: normalised %s (evaluated in %.1f s)", info.step,
-                     _fmt(last_score), time.perf_counter() - t0)
+            log.info("%s outer step %d: normalised %s (evaluated in %.1f s)", run_dir.name,
+                     info.step, _fmt(last_score), time.perf_counter() - t0)
         bar.set_postfix(H=f"{info.outer_loss:.4g}", score=_fmt(last_score), refresh=False)
         bar.update(1)
         record.beat()
 
+    return start, on_step, bar
+
+
+def _distill(cfg: DictConfig, dataset: OfflineDataset, teacher, p: Parts, weights,
+             run_dir: Path, logger: RunLogger, method: str, record: RunRecord,
+             stop: StopRequest) -> SyntheticSet:
+    """The bi-level loop with a progress bar, metrics per step, evaluation every K steps and a
+    heartbeat; a signal is deferred to the end of the outer step it arrives in."""
+    _, on_step, bar = step_logger(cfg, p, dataset, run_dir, logger, method, record)
     try:
         with stop.deferring():
-            synthetic = distill(dataset, teacher, objective=objective, student=student,
-                                synthetic=synthetic_cfg, inner=inner, outer=outer,
+            synthetic = distill(dataset, teacher, objective=p.objective, student=p.student,
+                                synthetic=p.synthetic, inner=p.inner, outer=p.outer,
                                 outer_steps=cfg.outer_steps, seed=cfg.seed, device=cfg.device,
-                                state_weights=state_weights, method=method, callback=on_step,
-                                checkpoint=checkpoint, checkpoint_every=cfg.checkpoint_every,
-                                stop=stop, progress=False)
+                                state_weights=weights, method=method, callback=on_step,
+                                checkpoint=run_dir / CHECKPOINT,
+                                checkpoint_every=cfg.checkpoint_every, stop=stop, progress=False)
     except DistillationStopped as e:
         raise Interrupted(stop.signum, e.step) from None
     finally:
