@@ -90,9 +90,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             (run_dir / EVAL).unlink()
         method = method_label(cfg)
         record.start(method, config)
-        dataset_tag = cfg.dataset.name or Path(str(cfg.dataset.path)).name
-        logger = RunLogger(instantiate(cfg.logger), run_dir, f"{cfg.name}/{run_dir.name}",
-                           OmegaConf.to_container(cfg, resolve=True), (method, str(dataset_tag)))
+        logger = make_logger(cfg, run_dir, method)
         try:
             evaluation = _run(cfg, run_dir, record, logger, method, stop)
         except Interrupted as e:
@@ -104,12 +102,19 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             logger.finish(failed=True)
             raise
         record.finish(evaluation)
-    _mirror_result(logger, evaluation, record, run_dir)
+    mirror_result(logger, evaluation, record, run_dir)
     logger.finish()
     return evaluation
 
 
-def _mirror_result(logger: RunLogger, evaluation: dict, record: RunRecord, run_dir: Path) -> None:
+def make_logger(cfg: DictConfig, run_dir: Path, method: str) -> RunLogger:
+    """metrics.jsonl of the run, mirrored to wandb as `<name>/<run dir>` where configured."""
+    dataset_tag = cfg.dataset.name or Path(str(cfg.dataset.path)).name
+    return RunLogger(instantiate(cfg.logger), run_dir, f"{cfg.name}/{run_dir.name}",
+                     OmegaConf.to_container(cfg, resolve=True), (method, str(dataset_tag)))
+
+
+def mirror_result(logger: RunLogger, evaluation: dict, record: RunRecord, run_dir: Path) -> None:
     """The run's summary, synthetic set and pictures for the wandb mirror (a no-op without it)."""
     refs = evaluation["references"] or {}
     logger.summary({"score": evaluation["last_k"]["normalised_mean"],

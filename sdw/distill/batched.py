@@ -3,7 +3,8 @@
 Each member is the run `sdw.distill.loop.distill` would make with its own seed, outer optimiser,
 objective values (beta) and state weights: its own generators, outer-batch sampler, synthetic
 set, teacher targets, outer optimiser, checkpoint and torch global RNG state (swapped in around
-everything of the member that may draw from it). What is batched is what costs: the inner
+everything of the member that may draw from it, its callback included: a periodic evaluation
+that draws from the global RNG shifts the member's later draws exactly as in its own run). What is batched is what costs: the inner
 training and its exact backward pass through `AnalyticMLP` with a member dimension (one
 (K, ...) matrix product where a single run has one (...) product). Teacher targets come from
 the one table of deterministic teacher actions all members share; the per-member outer
@@ -186,10 +187,11 @@ def distill_batched(dataset: OfflineDataset, teacher: Teacher | None, members: S
             run.seconds.append(seconds)
             run.last = {"outer_loss": float(result.outer_loss[k]),
                         "inner_loss": float(result.inner_loss[k])}
-            if run.member.callback is not None:
-                run.member.callback(StepInfo(step + 1, run.last["outer_loss"],
-                                             run.last["inner_loss"], grad_norm, seconds,
-                                             _snapshot(run, normaliser, dataset)))
+            if run.member.callback is not None:  # its draws (evaluations) are the member's own
+                with run.global_rng():
+                    run.member.callback(StepInfo(step + 1, run.last["outer_loss"],
+                                                 run.last["inner_loss"], grad_norm, seconds,
+                                                 _snapshot(run, normaliser, dataset)))
             if where is not None and ((step + 1) % checkpoint_every == 0
                                       or step + 1 == outer_steps or stopping):
                 run.checkpoint(step + 1)
