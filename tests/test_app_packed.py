@@ -60,3 +60,19 @@ def test_a_packed_three_seed_sweep_gives_the_table_of_the_seeds_run_one_by_one(
     assert tables[0] == tables[1] and "Av-PBC" in tables[0]
     again = sdw_run([*common, "name=packed", "hydra/launcher=packed"], tmp_path, cache_dir)
     assert again.returncode == 0 and again.stdout.count("already done") == 3
+
+
+def test_a_pack_runs_as_one_submitit_job_as_on_slurm(data_file, cache_dir, tmp_path):
+    sweep = sdw_run(["-m", f"dataset.path={data_file}", "outer_steps=2", *TINY, "name=packjob",
+                     "weighting=none", "objective=dbc", "seed=0,1", "hydra/launcher=packed",
+                     "hydra.launcher.executor=local", "hydra.launcher.submitit.timeout_min=10",
+                     "hydra.launcher.submitit.gpus_per_node=0"], tmp_path, cache_dir)
+    assert sweep.returncode == 0, sweep.stdout
+    root = tmp_path / "sweeps" / "packjob"
+    jobs = sorted(p.parent.parent for p in root.glob("*/.hydra/config.yaml"))
+    seeds = sorted(json.loads((j / "eval.json").read_text())["seed"] for j in jobs)
+    assert seeds == [0, 1]
+    pids = {json.loads((j / "status.json").read_text())["pid"] for j in jobs}
+    assert len(pids) == 1  # one process ran both seeds
+    assert all(json.loads((j / "status.json").read_text())["status"] == "done" for j in jobs)
+    assert len(list((root / ".submitit").glob("*_result.pkl"))) == 1

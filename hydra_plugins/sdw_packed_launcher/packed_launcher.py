@@ -16,10 +16,14 @@ from sdw.app.launcher import launch_packed
 class PackedLauncher(Launcher):
     """Runs each group of seeds of a sweep cell as one batched distillation."""
 
-    def __init__(self, size: int = 5) -> None:
+    def __init__(self, size: int = 5, executor: str | None = None,
+                 submitit: dict | None = None) -> None:
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"hydra.launcher.size={size!r}: members per process, an integer >= 1")
-        self.size = size
+        if executor not in (None, "local", "slurm"):
+            raise ValueError(f"hydra.launcher.executor={executor!r}: null (this process), local "
+                             "or slurm (one submitit job per pack)")
+        self.size, self.executor, self.submitit = size, executor, submitit
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
 
@@ -31,4 +35,4 @@ class PackedLauncher(Launcher):
                initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
         return launch_packed(self.config, self.hydra_context, job_overrides, initial_job_idx,
-                             self.size)
+                             self.size, self.executor, self.submitit)

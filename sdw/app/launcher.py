@@ -3,15 +3,17 @@ where Hydra requires it): a sweep's jobs that differ only in their seed, one pro
 
 Hydra prepares every member as it prepares any job (its config, its run directory, its .hydra
 files); then the members of a group run as one batch (`sdw.app.packed.run_packed`) in this
-process, groups one after the other. Each member's log lines go to every member's run.log of its
-group (they name the run directory where it matters).
+process, groups one after the other, or each group as one submitit job (one Slurm job runs a
+cell's seeds). The pack's log lines go to every member's run.log (they name the run directory
+where it matters).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import (JobReturn, JobStatus, configure_log, filter_overrides, run_job,
@@ -36,16 +38,21 @@ def groups(job_overrides: Sequence[Sequence[str]], size: int) -> list[list[int]]
 
 
 def launch_packed(config: DictConfig, hydra_context: HydraContext,
-                  job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
-                  size: int) -> list[JobReturn]:
-    """Prepare every job as Hydra does, then run each group of seeds as one batch."""
+                  job_overrides: Sequence[Sequence[str]], initial_job_idx: int, size: int,
+                  executor: str | None = None, submitit: Mapping[str, Any] | None = None
+                  ) -> list[JobReturn]:
+    """Prepare every job as Hydra does, then run each group of seeds as one batch: one after the
+    other in this process, or each as one submitit job (`executor` local or slurm, with the
+    submitit parameters `submitit`)."""
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
     packs = groups(job_overrides, size)
-    log.info("Launching %d jobs packed into %d processes of up to %d seeds",
-             len(job_overrides), len(packs), size)
+    log.info("Launching %d jobs packed into %d processes of up to %d seeds%s",
+             len(job_overrides), len(packs), size, f" ({executor})" if executor else "")
     returns: dict[int, JobReturn] = {}
+    prepared = []
     for pack in packs:
         members: list[tuple[DictConfig, Path]] = []
 
@@ -63,10 +70,21 @@ def launch_packed(config: DictConfig, hydra_context: HydraContext,
             returns[i] = run_job(hydra_context=hydra_context, task_function=collect,
                                  config=sweep_config, job_dir_key="hydra.sweep.dir",
                                  job_subdir_key="hydra.sweep.subdir")
-        for i, score in zip(pack, _run(members)):
+        prepared.append((pack, members))
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    if executor is None:
+        outcomes = [(pack, _run(members)) for pack, members in prepared]
+    else:
+        import submitit as submitit_lib
+
+        pool = submitit_lib.AutoExecutor(folder=sweep_dir / ".submitit", cluster=executor)
+        pool.update_parameters(**dict(submitit or {}))
+        jobs = [(pack, pool.submit(_run, members)) for pack, members in prepared]
+        outcomes = [(pack, job.result()) for pack, job in jobs]
+    for pack, scores in outcomes:
+        for i, score in zip(pack, scores):
             returns[i].return_value = score
             returns[i].status = JobStatus.COMPLETED
-        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [returns[i] for i in range(len(job_overrides))]
 
 
