@@ -180,8 +180,9 @@ def members_rows(members: list[int], pairs: list[int], repeats: int, device: str
 
 
 def loop_rows(members: list[int], pairs: list[int], n: int, steps: int, warmup: int,
-              device: str) -> list[dict]:
-    """Seconds per member and outer step of K distillations batched and one after the other."""
+              device: str, sequential_cap: int | None = None) -> list[dict]:
+    """Seconds per member and outer step of K distillations batched and one after the other
+    (at most `sequential_cap` of the K run one after the other: each is alone either way)."""
     import torch
 
     from sdw.distill import InnerOptimConfig, ObjectiveConfig, SyntheticConfig, distill
@@ -203,7 +204,7 @@ def loop_rows(members: list[int], pairs: list[int], n: int, steps: int, warmup: 
                       outer_steps=warmup + steps, device=device, progress=False)
         for k in members:
             sequential: list[float] = []
-            for seed in range(k):
+            for seed in range(min(k, sequential_cap or k)):
                 seconds: list[float] = []
                 distill(dataset, teacher, seed=seed, callback=lambda i: seconds.append(i.seconds),
                         **shared)
@@ -245,6 +246,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed repeats of --members")
     p.add_argument("--loop", action="store_true",
                    help="with --members: whole outer steps (distill_batched against distill)")
+    p.add_argument("--sequential-cap", type=int, default=None,
+                   help="with --loop: time at most this many of the K runs one after the other")
     p.add_argument("--json", type=Path, default=None, help="also write --members' rows here")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -260,7 +263,7 @@ def main() -> None:
         print(f"{'pairs':>6} {'members':>8} {'sequential':>14} {'batched':>11} {'ratio':>6} "
               f"{'load':>5}")
         rows = (loop_rows(args.members, args.pairs, args.sizes[0], args.steps, args.warmup,
-                          args.device) if args.loop
+                          args.device, args.sequential_cap) if args.loop
                 else members_rows(args.members, args.pairs, args.repeats, args.device))
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1) + "\n")
