@@ -31,7 +31,8 @@ def test_hydra_groups_and_plugin_options_are_known():
     with pytest.raises(UserError) as e:
         check_overrides("run", ["hydra/launcher=jobib"])
     assert "Did you mean joblib?" in str(e.value)
-    assert "Valid options: basic, joblib, slurm, submitit_local, submitit_slurm." in str(e.value)
+    assert "Valid options: basic, joblib, packed, slurm, submitit_local, submitit_slurm." in str(e.value)
+    assert check_overrides("run", ["hydra/launcher=packed", "hydra.launcher.size=3"])
 
 
 def test_every_sweep_syntax_is_passed_and_checked_by_one_value():

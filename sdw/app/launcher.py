@@ -11,6 +11,8 @@ where it matters).
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,8 +103,12 @@ def _run(members: list[tuple[DictConfig, Path]]) -> list[float | None]:
         root.addHandler(handler)
     try:
         results = run_packed(members)
-    except Interrupted:
-        raise
+    except Interrupted as e:
+        where = f" after outer step {e.step}" if e.step is not None else ""
+        print(f"interrupted by {signal.Signals(e.signum).name}{where}; the checkpoints are saved "
+              f"in {', '.join(str(d) for _, d in members)}: run the same command again to "
+              "resume.", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
     except Exception as e:  # the whole pack: logged as sdw-run logs a failed multirun job
         log.error("packed jobs %s failed (%s: %s); status.json has the error",
                   ", ".join(str(d) for _, d in members), type(e).__name__, e)

@@ -127,12 +127,14 @@ def _run_members(jobs: list[_Job], stop) -> list[tuple[int, dict | BaseException
     except Interrupted as e:
         for job in jobs:
             job.record.interrupt(signal.Signals(e.signum).name, e.step)
-            job.logger.finish(failed=True)
+            if job.logger is not None:
+                job.logger.finish(failed=True)
         raise
     except BaseException as e:
         for job in jobs:
             job.record.fail(e)
-            job.logger.finish(failed=True)
+            if job.logger is not None:
+                job.logger.finish(failed=True)
         raise
     out: list[tuple[int, dict | BaseException]] = []
     for i, (job, synthetic) in enumerate(zip(jobs, sets)):
