@@ -49,6 +49,10 @@ def test_the_section_tabulates_finished_pilot_jobs_and_draws_their_curves(tmp_pa
     text = "\n".join(lines)
     assert "| sdw/walker2d/medium-v0 | SDW-knn | 30.0 | 35.0 | 40.0 | +5.0 | +5.0 | +5.0 |" in text
     assert "| mean rise |  |  |  |  | +2.5 | +2.5 | +2.5 |" in text
-    assert "No length qualifies yet" in text
+    assert "No length qualifies: the pilot has to run longer." in text
+    partial = "\n".join(section(runs, [200], 10.0, tmp_path / "p.png", 1, "x", expected=18))
+    assert "4 of the pilot's 18 curves are in" in partial and "chooses **" not in partial
+    assert "The rule chooses **200 outer steps**" in "\n".join(
+        section(runs, [200], 10.0, tmp_path / "p.png", 1, "x", expected=4))
     assert (tmp_path / "pilot.png").read_bytes()[:4] == b"\x89PNG"
     assert section([], [200], 1.0, tmp_path / "none.png", 1, "x")[-2] == "The pilot has not run yet."

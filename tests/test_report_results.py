@@ -83,7 +83,7 @@ def page(tmp_path_factory) -> str:
     main(["-cn", "results", f"out={out}", f"sweeps.table1.dir={sweeps['table1']}",
           f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
           f"sweeps.calibration.dir={root / 'absent-too'}", f"sweeps.pilot.dir={root / 'no-pilot'}",
-          "premise_fails=null", f"misalignment=[{root / 'none.json'},"
+          f"misalignment=[{root / 'none.json'},"
           f"{crossover},{within_spread},{same_leader}]"])
     assert (root / "results-aggregates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return out.read_text()

@@ -39,9 +39,10 @@ class Sizing:
 
 
 def size(curves: Mapping[str, Mapping[str, MeanCurve]], lengths: Sequence[int],
-         limit: float) -> Sizing:
+         limit: float, expected: int | None = None) -> Sizing:
     """The shortest of `lengths` where every curve has a rise and their mean is at most `limit`
-    points per WINDOW steps (None: no length qualifies, the pilot has to run longer)."""
+    points per WINDOW steps (None: no length qualifies, the pilot has to run longer, or fewer
+    than `expected` curves are in)."""
     rises, scores = {}, {}
     for dataset, lines in curves.items():
         for method, curve in lines.items():
@@ -52,11 +53,13 @@ def size(curves: Mapping[str, Mapping[str, MeanCurve]], lengths: Sequence[int],
         values = [r[n] for r in rises.values()]
         mean_rise[n] = (float(np.mean(values)) if values and None not in values else None)
     chosen = next((n for n in lengths if mean_rise[n] is not None and mean_rise[n] <= limit), None)
+    if expected is not None and len(rises) < expected:
+        chosen = None
     return Sizing(list(lengths), rises, scores, mean_rise, chosen)
 
 
 def section(runs: Sequence, lengths: Sequence[int], limit: float, figure: Path, d: int,
-            command: str) -> list[str]:
+            command: str, expected: int | None = None) -> list[str]:
     """The page's pilot section: the rule, the table of scores and rises, the choice, the curves."""
     curves = grouped_curves(runs, line="method", panel="dataset", statuses=("done",))
     lines = ["## Outer-step pilot", "",
@@ -68,7 +71,7 @@ def section(runs: Sequence, lengths: Sequence[int], limit: float, figure: Path, 
              "pilot is extended (its jobs resume to a longer outer_steps).", ""]
     if not curves:
         return lines + ["The pilot has not run yet.", ""]
-    sizing = size(curves, lengths, limit)
+    sizing = size(curves, lengths, limit, expected)
     head = " | ".join(f"score {n}" for n in lengths) + " | " + " | ".join(
         f"rise to {n}" for n in lengths)
     lines += [f"| dataset | method | {head} |", "|---|---|" + "---:|" * (2 * len(lengths))]
@@ -80,9 +83,14 @@ def section(runs: Sequence, lengths: Sequence[int], limit: float, figure: Path, 
     means = [_number(sizing.mean_rise[n], d, signed=True) for n in lengths]
     lines.append("| " + " | ".join(["mean rise", "", *[""] * len(lengths), *means]) + " |")
     done = len(sizing.rises)
-    verdict = (f"The rule chooses **{sizing.chosen} outer steps**." if sizing.chosen else
-               "No length qualifies yet: the pilot has to run longer (or finish).")
-    lines += ["", f"{done} curves. {verdict}", ""]
+    if expected is not None and done < expected:
+        verdict = (f"{done} of the pilot's {expected} curves are in; the rule chooses once all "
+                   "are (the mean rises above are provisional).")
+    elif sizing.chosen:
+        verdict = f"{done} curves. The rule chooses **{sizing.chosen} outer steps**."
+    else:
+        verdict = f"{done} curves. No length qualifies: the pilot has to run longer."
+    lines += ["", verdict, ""]
     if plot_curves(curves, figure, x="step", band="minmax", legend_title="method"):
         lines += [f"![Pilot curves]({figure.name})", ""]
     return lines

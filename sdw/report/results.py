@@ -133,7 +133,8 @@ def write_results(cfg: DictConfig) -> Path:
     if cfg.get("pilot"):
         p = cfg.pilot
         lines += pilot.section(by_name[p.sweep].runs, list(p.lengths), p.limit,
-                               Path(cfg.out).parent / p.figure, d, by_name[p.sweep].command)
+                               Path(cfg.out).parent / p.figure, d, by_name[p.sweep].command,
+                               p.get("curves"))
     lines += _claim_section("## Claim (a): Av-PBC > PBC > DBC > random subset (OBD)", judged[:1],
                             test, d)
     lines += _claim_section("## Claim (b): Av-PBC distils medium-replay better than "
