@@ -260,8 +260,7 @@ def _aggregates(runs: Sequence[Run], cfg: DictConfig) -> list[str]:
         return lines + ["No method has a seed on every dataset yet.", ""]
     estimates = aggregates.interval_estimates(matrices, a.reps, a.seed)
     improvements = aggregates.improvement(matrices, a.improvement, a.reps, a.seed)
-    figure = aggregates.plot_profiles(matrices, Path(cfg.out).parent / a.figure, a.reps, a.seed,
-                                      estimates)
+    aggregates.plot_profiles(matrices, Path(cfg.out).parent / a.figure, a.reps, a.seed, estimates)
     text = aggregates.to_markdown(estimates, improvements, datasets,
                                   {m: len(v) for m, v in matrices.items()}, notes, a.reps)
     return lines + [
