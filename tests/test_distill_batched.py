@@ -127,6 +127,8 @@ def test_a_batched_members_checkpoint_resumes_in_either_loop(toy, tmp_path):
 
 def test_a_member_with_another_objective_is_refused(toy):
     dataset, teacher = toy
-    with pytest.raises(ValueError, match="shares the objective"):
-        distill_batched(dataset, teacher, [Member(0), Member(1, objective=ObjectiveConfig("pbc"))],
-                        outer_steps=1, **_loop_kwargs())
+    for other in (ObjectiveConfig("pbc"), ObjectiveConfig("avpbc", batch_size=128,
+                                                          teacher_actions="deterministic")):
+        with pytest.raises(ValueError, match="shares the objective"):
+            distill_batched(dataset, teacher, [Member(0), Member(1, objective=other)],
+                            outer_steps=1, **_loop_kwargs())

@@ -4,14 +4,14 @@ Each member is the run `sdw.distill.loop.distill` would make with its own seed, 
 objective values (beta) and state weights: its own generators, outer-batch sampler, synthetic
 set, teacher targets, outer optimiser, checkpoint and torch global RNG state (swapped in around
 everything of the member that may draw from it, its callback included: a periodic evaluation
-that draws from the global RNG shifts the member's later draws exactly as in its own run). What is batched is what costs: the inner
-training and its exact backward pass through `AnalyticMLP` with a member dimension (one
-(K, ...) matrix product where a single run has one (...) product). Teacher targets come from
-the one table of deterministic teacher actions all members share; the per-member outer
-optimiser step, clipping and bookkeeping are K elementwise updates of 256 pairs, too small to be
-worth batching. A member's checkpoint is the sequential run's format, so either loop resumes it.
-Results equal each member's own run up to float rounding (tests/test_distill_batched.py): the
-batched products sum in another order.
+that draws from the global RNG shifts the member's later draws exactly as in its own run).
+What is batched is what costs: the inner training and its exact backward pass through
+`AnalyticMLP` with a member dimension (one (K, ...) matrix product where a single run has one
+(...) product). Deterministic teacher targets are one table all members share; sampled ones are
+drawn per member from its own RNG stream. The outer optimiser step, clipping and checks stay per
+member: K elementwise updates of a few thousand numbers. A member's checkpoint is the sequential
+run's format, so either loop resumes it. Results equal each member's own run up to float
+rounding (tests/test_distill_batched.py): the batched products sum in another order.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class Member:
 
     seed: int
     outer: OuterOptimConfig = OuterOptimConfig()
-    objective: ObjectiveConfig | None = None  # None: the batch's; its name and batch size must match
+    objective: ObjectiveConfig | None = None  # None: the batch's (name, batch size, teacher
+    # actions must match it; values such as beta may differ)
     state_weights: StateWeights | None = None
     method: str | None = None
     callback: Callable[[StepInfo], None] | None = None
@@ -131,11 +132,14 @@ def distill_batched(dataset: OfflineDataset, teacher: Teacher | None, members: S
     runs = []
     for member in members:
         mine = member.objective or objective
-        if (mine.name, mine.batch_size) != (objective.name, objective.batch_size):
+        shared = ("name", "batch_size", "teacher_actions")
+        if any(getattr(mine, k) != getattr(objective, k) for k in shared):
             raise ValueError(
-                f"member seed={member.seed} has objective {mine.name!r} with batch size "
-                f"{mine.batch_size}; a batch shares the objective and its batch size "
-                f"({objective.name!r}, {objective.batch_size}): run it in a batch of its own.")
+                f"member seed={member.seed} has objective {mine.name!r} (batch size "
+                f"{mine.batch_size}, {mine.teacher_actions} teacher actions); a batch shares the "
+                f"objective, its batch size and its teacher actions ({objective.name!r}, "
+                f"{objective.batch_size}, {objective.teacher_actions}): run it in a batch of its "
+                "own.")
         config = run_config(dataset, mine, student, synthetic, inner, member.outer, outer_steps,
                             member.seed, "analytic", member.state_weights, device)
         runs.append(_Run(member, mine, config, real_states, real_actions, synthetic, student,
