@@ -58,17 +58,12 @@ def run_one(config: str, n: int, method: str, steps: int, warmup: int, threads: 
     import torch
 
     from sdw.distill import InnerOptimConfig, ObjectiveConfig, SyntheticConfig, distill
-    from sdw.testing.toy import random_dataset
-    from sdw.networks import ActorConfig, FullyConnectedQFunction, TanhGaussianActor
-    from sdw.teacher.corl import CorlTeacher
+    from sdw.networks import ActorConfig
 
     if threads:
         torch.set_num_threads(threads)
     c = CONFIGS[config]
-    dataset = random_dataset(n, 17, 6, seed=0, name=f"bench-{n}")
-    torch.manual_seed(0)
-    teacher = CorlTeacher(TanhGaussianActor(17, 6).to(device),
-                          FullyConnectedQFunction(17, 6).to(device), dataset.state_normaliser())
+    dataset, teacher = _random_data(n, device)
     rss_before = _current_rss_mb()
     teacher_batch_ms, precompute_s = _teacher_costs(dataset, teacher, c["batch"], device)
     seconds, cpu_marks, rss_loop = [], [], []
@@ -94,6 +89,30 @@ def run_one(config: str, n: int, method: str, steps: int, warmup: int, threads: 
             "rss_loop_mb": max(rss_loop),
             "teacher_batch_ms": teacher_batch_ms, "precompute_s": precompute_s,
             "load": os.getloadavg()[0]}
+
+
+def _random_data(n: int, device: str):
+    """n random halfcheetah-shaped transitions and a randomly initialised CORL-sized teacher."""
+    import torch
+
+    from sdw.networks import FullyConnectedQFunction, TanhGaussianActor
+    from sdw.teacher.corl import CorlTeacher
+    from sdw.testing.toy import random_dataset
+
+    dataset = random_dataset(n, 17, 6, seed=0, name=f"bench-{n}")
+    torch.manual_seed(0)
+    return dataset, CorlTeacher(TanhGaussianActor(17, 6).to(device),
+                                FullyConnectedQFunction(17, 6).to(device),
+                                dataset.state_normaliser())
+
+
+def _member_row(pairs: int, k: int, times: dict) -> dict:
+    """One row of --members: the times, their ratio and the load; printed as it is made."""
+    row = {"pairs": pairs, "members": k, **times,
+           "ratio": times["batched"] / times["sequential"], "load": os.getloadavg()[0]}
+    print(f"{pairs:>6} {k:>8} {times['sequential']:>14.3f} {times['batched']:>11.3f} "
+          f"{row['ratio']:>6.2f} {row['load']:>5.1f}", flush=True)
+    return row
 
 
 def _teacher_costs(dataset, teacher, batch: int, device: str) -> tuple[float, float]:
@@ -171,11 +190,7 @@ def members_rows(members: list[int], pairs: list[int], repeats: int, device: str
                         torch.cuda.synchronize()
                     marks.append((time.perf_counter() - t0) / k)
                 times[name] = statistics.median(marks)
-            rows.append({"pairs": n, "members": k, **times,
-                         "ratio": times["batched"] / times["sequential"],
-                         "load": os.getloadavg()[0]})
-            print(f"{n:>6} {k:>8} {times['sequential']:>14.3f} {times['batched']:>11.3f} "
-                  f"{rows[-1]['ratio']:>6.2f} {rows[-1]['load']:>5.1f}", flush=True)
+            rows.append(_member_row(n, k, times))
     return rows
 
 
@@ -183,19 +198,13 @@ def loop_rows(members: list[int], pairs: list[int], n: int, steps: int, warmup: 
               device: str, sequential_cap: int | None = None) -> list[dict]:
     """Seconds per member and outer step of K distillations batched and one after the other
     (at most `sequential_cap` of the K run one after the other: each is alone either way)."""
-    import torch
 
     from sdw.distill import InnerOptimConfig, ObjectiveConfig, SyntheticConfig, distill
     from sdw.distill.batched import Member, distill_batched
-    from sdw.networks import ActorConfig, FullyConnectedQFunction, TanhGaussianActor
-    from sdw.teacher.corl import CorlTeacher
-    from sdw.testing.toy import random_dataset
+    from sdw.networks import ActorConfig
 
     c = CONFIGS["paper"]
-    dataset = random_dataset(n, 17, 6, seed=0, name=f"bench-{n}")
-    torch.manual_seed(0)
-    teacher = CorlTeacher(TanhGaussianActor(17, 6).to(device),
-                          FullyConnectedQFunction(17, 6).to(device), dataset.state_normaliser())
+    dataset, teacher = _random_data(n, device)
     rows = []
     for size in pairs:
         shared = dict(objective=ObjectiveConfig("avpbc", batch_size=c["batch"]),
@@ -214,11 +223,7 @@ def loop_rows(members: list[int], pairs: list[int], n: int, steps: int, warmup: 
             distill_batched(dataset, teacher, [first, *(Member(s) for s in range(1, k))], **shared)
             times = {"sequential": statistics.median(sequential),
                      "batched": statistics.median(batched[warmup:])}
-            rows.append({"pairs": size, "members": k, **times,
-                         "ratio": times["batched"] / times["sequential"],
-                         "load": os.getloadavg()[0]})
-            print(f"{size:>6} {k:>8} {times['sequential']:>14.3f} {times['batched']:>11.3f} "
-                  f"{rows[-1]['ratio']:>6.2f} {rows[-1]['load']:>5.1f}", flush=True)
+            rows.append(_member_row(size, k, times))
     return rows
 
 
