@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +22,10 @@ from omegaconf import DictConfig
 
 from sdw.app.fingerprint import result_config
 from sdw.app.logger import RunLogger
-from sdw.app.record import CHECKPOINT, EVAL, RunRecord
-from sdw.app.run import (check_run_settings, evaluate, load_dataset, load_teacher, make_logger,
-                         method_label, mirror_result, parts, state_weights, step_logger)
+from sdw.app.record import CHECKPOINT, RunRecord
+from sdw.app.run import (check_run_settings, close_failed, evaluate, finished_evaluation,
+                         load_dataset, load_teacher, make_logger, method_label, mirror_result,
+                         parts, state_weights, step_logger)
 from sdw.app.signals import Interrupted, stop_on_signals
 from sdw.distill import DistillationStopped
 from sdw.distill.batched import Member, distill_batched
@@ -66,18 +66,13 @@ def run_packed(jobs: Sequence[tuple[DictConfig, Path]]) -> list[dict | BaseExcep
             record = RunRecord(run_dir)
             try:
                 stack.enter_context(record.lock())
-                plan = record.check(result_config(cfg), cfg.outer_steps, bool(cfg.rerun))
+                results[i] = finished_evaluation(record, cfg, run_dir)
             except Exception as e:  # locked or stale: this member only
                 log.error("packed job %s skipped: %s", run_dir, e)
                 results[i] = e
                 continue
-            if plan == "done":
-                print(f"already done: {run_dir / EVAL} (rerun=true runs it again)", flush=True)
-                results[i] = record.evaluation()
-                continue
-            if plan == "extend":
-                (run_dir / EVAL).unlink()
-            active.append((i, _Job(cfg, Path(run_dir), record)))
+            if results[i] is None:
+                active.append((i, _Job(cfg, Path(run_dir), record)))
         if active:
             for i, evaluation in _run_members([job for _, job in active], stop):
                 results[active[i][0]] = evaluation
@@ -124,17 +119,9 @@ def _run_members(jobs: list[_Job], stop) -> list[tuple[int, dict | BaseException
                     bar.close()
         if stop():
             raise Interrupted(stop.signum, cfg.outer_steps)
-    except Interrupted as e:
-        for job in jobs:
-            job.record.interrupt(signal.Signals(e.signum).name, e.step)
-            if job.logger is not None:
-                job.logger.finish(failed=True)
-        raise
     except BaseException as e:
         for job in jobs:
-            job.record.fail(e)
-            if job.logger is not None:
-                job.logger.finish(failed=True)
+            close_failed(job.record, job.logger, e)
         raise
     out: list[tuple[int, dict | BaseException]] = []
     for i, (job, synthetic) in enumerate(zip(jobs, sets)):
@@ -142,8 +129,7 @@ def _run_members(jobs: list[_Job], stop) -> list[tuple[int, dict | BaseException
             evaluation = evaluate(job.cfg, p, dataset, teacher, synthetic, job.run_dir,
                                   job.logger, job.method, job.record)
         except Exception as e:  # this member's evaluation only
-            job.record.fail(e)
-            job.logger.finish(failed=True)
+            close_failed(job.record, job.logger, e)
             out.append((i, e))
             continue
         job.record.finish(evaluation)

@@ -78,33 +78,46 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     config = result_config(cfg)
     record = RunRecord(run_dir)
     with record.lock(), stop_on_signals() as stop:
-        plan = record.check(config, cfg.outer_steps, bool(cfg.rerun))
-        if plan == "done":
-            # Printed, not logged: Hydra's file handler would append it to the finished (and
-            # usually committed) run.log every time a sweep is relaunched.
-            print(f"already done: {run_dir / EVAL} (rerun=true runs it again)", flush=True)
-            return record.evaluation()
-        if plan == "extend":
-            log.info("extending the finished run in %s to %d outer steps", run_dir,
-                     cfg.outer_steps)
-            (run_dir / EVAL).unlink()
+        finished = finished_evaluation(record, cfg, run_dir)
+        if finished is not None:
+            return finished
         method = method_label(cfg)
         record.start(method, config)
         logger = make_logger(cfg, run_dir, method)
         try:
             evaluation = _run(cfg, run_dir, record, logger, method, stop)
-        except Interrupted as e:
-            record.interrupt(signal.Signals(e.signum).name, e.step)
-            logger.finish(failed=True)
-            raise
         except BaseException as e:
-            record.fail(e)
-            logger.finish(failed=True)
+            close_failed(record, logger, e)
             raise
         record.finish(evaluation)
     mirror_result(logger, evaluation, record, run_dir)
     logger.finish()
     return evaluation
+
+
+def finished_evaluation(record: RunRecord, cfg: DictConfig, run_dir: Path) -> dict | None:
+    """The eval.json of a run already done with these settings, else None (a finished run to be
+    extended loses its eval.json); StaleRun for other settings (RunRecord.check)."""
+    plan = record.check(result_config(cfg), cfg.outer_steps, bool(cfg.rerun))
+    if plan == "done":
+        # Printed, not logged: Hydra's file handler would append it to the finished (and
+        # usually committed) run.log every time a sweep is relaunched.
+        print(f"already done: {run_dir / EVAL} (rerun=true runs it again)", flush=True)
+        return record.evaluation()
+    if plan == "extend":
+        log.info("extending the finished run in %s to %d outer steps", run_dir, cfg.outer_steps)
+        (run_dir / EVAL).unlink()
+    return None
+
+
+def close_failed(record: RunRecord, logger: RunLogger | None, error: BaseException) -> None:
+    """Mark the run interrupted (a signal) or failed, and close its wandb mirror as failed."""
+    if isinstance(error, Interrupted):
+        record.interrupt(signal.Signals(error.signum).name, error.step)
+    else:
+        record.fail(error)
+    if logger is not None:
+        logger.finish(failed=True)
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, method: str) -> RunLogger:
