@@ -29,9 +29,9 @@ from tqdm.auto import tqdm
 from sdw.data.dataset import OfflineDataset, StateNormaliser
 from sdw.distill.analytic_mlp import AnalyticMLP
 from sdw.distill.inner_optim import InnerOptimConfig
-from sdw.distill.loop import (DistillationStopped, StateWeights, StepInfo, check_finite,
-                              check_normaliser, flat_parameters, load_checkpoint, real_pairs,
-                              resume, run_config, save_checkpoint, synthetic_set)
+from sdw.distill.loop import (DistillationStopped, StateWeights, StepInfo, checkpoint_due,
+                              check_normaliser, flat_parameters, load_checkpoint, outer_update,
+                              real_pairs, resume, run_config, save_checkpoint, synthetic_set)
 from sdw.distill.metagrad import meta_gradient_analytic
 from sdw.distill.objectives import ObjectiveConfig, OuterTargets, check_state_weights
 from sdw.distill.outer_optim import OuterOptimConfig
@@ -179,15 +179,10 @@ def distill_batched(dataset: OfflineDataset, teacher: Teacher | None, members: S
         seconds = (time.perf_counter() - t0) / len(runs)
         stopping = stop is not None and stop() and step + 1 < outer_steps
         for k, run in enumerate(runs):
-            run.states.grad, run.actions.grad = result.states[k], result.actions[k]
-            grad_norm = run.member.outer.clip(run.states, run.actions)
             where = run.member.checkpoint
-            check_finite(step + 1, result.outer_loss[k], grad_norm, where)
-            run.optimizer.step()
-            run.schedule.step()
-            check_finite(step + 1, run.states.detach().abs().sum()
-                         + run.actions.detach().abs().sum(), grad_norm, where,
-                         what="synthetic set")
+            grad_norm = outer_update(step + 1, result.states[k], result.actions[k],
+                                     result.outer_loss[k], run.states, run.actions,
+                                     run.member.outer, run.optimizer, run.schedule, where)
             run.seconds.append(seconds)
             run.last = {"outer_loss": float(result.outer_loss[k]),
                         "inner_loss": float(result.inner_loss[k])}
@@ -196,8 +191,8 @@ def distill_batched(dataset: OfflineDataset, teacher: Teacher | None, members: S
                     run.member.callback(StepInfo(step + 1, run.last["outer_loss"],
                                                  run.last["inner_loss"], grad_norm, seconds,
                                                  _snapshot(run, normaliser, dataset)))
-            if where is not None and ((step + 1) % checkpoint_every == 0
-                                      or step + 1 == outer_steps or stopping):
+            if where is not None and checkpoint_due(step + 1, checkpoint_every, outer_steps,
+                                                    stopping):
                 run.checkpoint(step + 1)
         if step % 10 == 0:
             bar.set_postfix(H=f"{float(result.outer_loss.mean()):.4g}")

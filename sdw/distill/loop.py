@@ -175,13 +175,9 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
             result = meta_gradient_unroll(actor, sampled, inner_optimizer, inner.steps, theta0,
                                           syn_states.detach(), syn_actions.detach(),
                                           real_states[indices], outer_loss, generator)
-        syn_states.grad, syn_actions.grad = result.states, result.actions
-        grad_norm = outer.clip(syn_states, syn_actions)
-        check_finite(step + 1, result.outer_loss, grad_norm, checkpoint)
-        outer_optimizer.step()
-        schedule.step()
-        check_finite(step + 1, syn_states.detach().abs().sum() + syn_actions.detach().abs().sum(),
-                      grad_norm, checkpoint, what="synthetic set")
+        grad_norm = outer_update(step + 1, result.states, result.actions, result.outer_loss,
+                                 syn_states, syn_actions, outer, outer_optimizer, schedule,
+                                 checkpoint)
 
         seconds.append(time.perf_counter() - t0)
         last = {"outer_loss": float(result.outer_loss), "inner_loss": float(result.inner_loss)}
@@ -191,8 +187,8 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
             callback(StepInfo(step + 1, last["outer_loss"], last["inner_loss"], grad_norm,
                               seconds[-1], snapshot))
         stopping = stop is not None and stop() and step + 1 < outer_steps
-        if checkpoint is not None and ((step + 1) % checkpoint_every == 0
-                                       or step + 1 == outer_steps or stopping):
+        if checkpoint is not None and checkpoint_due(step + 1, checkpoint_every, outer_steps,
+                                                     stopping):
             save_checkpoint(Path(checkpoint), step + 1, config, syn_states, syn_actions,
                              outer_optimizer, schedule, sampler, generator, device)
         if stopping:
@@ -200,6 +196,28 @@ def distill(dataset: OfflineDataset, teacher: Teacher | None, *, objective: Obje
 
     return snapshot({"outer_steps": outer_steps, **last,
                      "median_seconds_per_step": statistics.median(seconds) if seconds else None})
+
+
+def outer_update(step: int, d_states: torch.Tensor, d_actions: torch.Tensor,
+                 outer_loss: torch.Tensor, states: torch.Tensor, actions: torch.Tensor,
+                 outer: OuterOptimConfig, optimizer: torch.optim.Optimizer,
+                 schedule: torch.optim.lr_scheduler.LRScheduler,
+                 checkpoint: str | Path | None) -> float:
+    """One outer step on the synthetic set from its meta-gradient: clip, check, step the
+    optimiser and its schedule, check the set; returns the gradient norm before clipping."""
+    states.grad, actions.grad = d_states, d_actions
+    grad_norm = outer.clip(states, actions)
+    check_finite(step, outer_loss, grad_norm, checkpoint)
+    optimizer.step()
+    schedule.step()
+    check_finite(step, states.detach().abs().sum() + actions.detach().abs().sum(), grad_norm,
+                 checkpoint, what="synthetic set")
+    return grad_norm
+
+
+def checkpoint_due(step: int, every: int, outer_steps: int, stopping: bool) -> bool:
+    """Whether outer step `step` (1-based) saves a checkpoint: every `every`, the last, a stop."""
+    return step % every == 0 or step == outer_steps or stopping
 
 
 class DistillationDiverged(RuntimeError):
