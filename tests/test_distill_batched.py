@@ -12,6 +12,7 @@ from sdw.distill import ObjectiveConfig, OuterOptimConfig, SyntheticConfig, dist
 from sdw.distill.analytic_mlp import AnalyticMLP
 from sdw.distill.batched import Member, distill_batched
 from sdw.distill.inner_optim import InnerOptimConfig
+from sdw.distill.loop import DistillationDiverged
 from sdw.distill.metagrad import meta_gradient_analytic
 from sdw.networks import ActorConfig, build_actor
 from sdw.testing.toy import LinearTeacher, random_dataset
@@ -132,3 +133,39 @@ def test_a_member_with_another_objective_is_refused(toy):
         with pytest.raises(ValueError, match="shares the objective"):
             distill_batched(dataset, teacher, [Member(0), Member(1, objective=other)],
                             outer_steps=1, **_loop_kwargs())
+
+
+SGD_MEMBERS = [Member(seed=0, outer=OuterOptimConfig("sgd", lr=0.1, momentum=0.9)),
+               Member(seed=1, outer=OuterOptimConfig("sgd", lr=0.05, momentum=0.5,
+                                                     clip_norm=None, action_lr=0.2))]
+
+
+def test_batched_sgd_members_equal_their_own_runs_and_resume_in_either_loop(toy, tmp_path):
+    dataset, teacher = toy  # momentum, per-member lr, and one member without gradient clipping
+    members = [replace(m, checkpoint=tmp_path / f"seed{m.seed}.pt") for m in SGD_MEMBERS]
+    distill_batched(dataset, teacher, members, outer_steps=3, **_loop_kwargs())
+    again = distill_batched(dataset, teacher, members, outer_steps=5, **_loop_kwargs())
+    saved = torch.load(tmp_path / "seed1.pt", weights_only=True)
+    assert saved["states"].untyped_storage().nbytes() == saved["states"].nbytes  # its own set only
+    for k, member in enumerate(SGD_MEMBERS):
+        later = _alone(dataset, teacher, members[k], 6)  # the sequential loop, from step 5
+        for result, ref in ((again[k], _alone(dataset, teacher, member, 5)),
+                            (later, _alone(dataset, teacher, member, 6))):
+            for a, b in ((result.states, ref.states), (result.actions, ref.actions)):
+                assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max(), member.seed
+
+
+def test_members_with_different_outer_optimisers_are_refused(toy):
+    dataset, teacher = toy
+    with pytest.raises(ValueError, match="share the outer optimiser"):
+        distill_batched(dataset, teacher, [MEMBERS[0], SGD_MEMBERS[1]], outer_steps=1,
+                        **_loop_kwargs())
+
+
+def test_a_diverging_member_stops_the_batch_naming_its_checkpoint(toy, tmp_path):
+    dataset, teacher = toy
+    members = [replace(MEMBERS[0], checkpoint=tmp_path / "a.pt"),
+               replace(MEMBERS[1], checkpoint=tmp_path / "b.pt",
+                       outer=OuterOptimConfig("adam", lr=1e39, clip_norm=None))]
+    with pytest.raises(DistillationDiverged, match="outer step 1: the synthetic set"):
+        distill_batched(dataset, teacher, members, outer_steps=2, **_loop_kwargs())

@@ -8,9 +8,10 @@ that draws from the global RNG shifts the member's later draws exactly as in its
 What is batched is what costs: the inner training and its exact backward pass through
 `AnalyticMLP` with a member dimension (one (K, ...) matrix product where a single run has one
 (...) product). Deterministic teacher targets are one table all members share; sampled ones are
-drawn per member from its own RNG stream. The outer optimiser step, clipping and checks stay per
-member: K elementwise updates of a few thousand numbers. A member's checkpoint is the sequential
-run's format, so either loop resumes it. Results equal each member's own run up to float
+drawn per member from its own RNG stream. The members' synthetic sets are one (K, N, ...) tensor,
+and their outer steps (clip, Adam or SGD, checks) one update of it (`BatchedOuter`), whose
+numbers reach the host once per step. A member's checkpoint is the sequential run's format, so
+either loop resumes it. Results equal each member's own run up to float
 rounding (tests/test_distill_batched.py): the batched products sum in another order.
 """
 
@@ -30,8 +31,9 @@ from sdw.data.dataset import OfflineDataset, StateNormaliser
 from sdw.distill.analytic_mlp import AnalyticMLP
 from sdw.distill.inner_optim import InnerOptimConfig
 from sdw.distill.loop import (DistillationStopped, StateWeights, StepInfo, checkpoint_due,
-                              check_normaliser, flat_parameters, load_checkpoint, outer_update,
+                              check_normaliser, diverged, flat_parameters, load_checkpoint,
                               real_pairs, resume, run_config, save_checkpoint, synthetic_set)
+from sdw.distill.batched_outer import BatchedOuter
 from sdw.distill.metagrad import meta_gradient_analytic
 from sdw.distill.objectives import ObjectiveConfig, OuterTargets, check_state_weights
 from sdw.distill.outer_optim import OuterOptimConfig
@@ -60,8 +62,7 @@ class _Run:
 
     def __init__(self, member: Member, objective: ObjectiveConfig, config: dict,
                  real_states: torch.Tensor, real_actions: torch.Tensor,
-                 synthetic: SyntheticConfig, student: ActorConfig, outer_steps: int,
-                 device: torch.device) -> None:
+                 synthetic: SyntheticConfig, student: ActorConfig, device: torch.device) -> None:
         self.member, self.objective, self.config, self.device = member, objective, config, device
         self.method = member.method or objective.name
         self.compose = getattr(member.state_weights, "compose", "multiply")
@@ -72,17 +73,23 @@ class _Run:
                                              device)
             self.states, self.actions = initial_pairs(synthetic, real_states, real_actions,
                                                       self.generator, student.max_action)
-        self.states.requires_grad_()
-        self.actions.requires_grad_()
-        self.optimizer, self.schedule = member.outer.build(self.states, self.actions, outer_steps)
         self.start, self.seconds = 0, []
         self.last = {"outer_loss": float("nan"), "inner_loss": float("nan")}
-        state = load_checkpoint(member.checkpoint) if member.checkpoint is not None else None
+
+    def attach(self, states: torch.Tensor, actions: torch.Tensor, outer_steps: int) -> None:
+        """Make this member's synthetic set the views `states`, `actions` of the batch's set
+        (filled with its initial pairs), build its outer optimiser on them and resume it."""
+        states.copy_(self.states)
+        actions.copy_(self.actions)
+        self.states, self.actions = states, actions
+        where = self.member.checkpoint
+        self.optimizer, self.schedule = self.member.outer.build(states, actions, outer_steps)
+        state = load_checkpoint(where) if where is not None else None
         if state is not None:
             with self.global_rng():
-                self.start = resume(state, Path(member.checkpoint), config, self.states,
-                                    self.actions, self.optimizer, self.schedule, self.sampler,
-                                    self.generator, device)
+                self.start = resume(state, Path(where), self.config, states, actions,
+                                    self.optimizer, self.schedule, self.sampler, self.generator,
+                                    self.device)
 
     @contextlib.contextmanager
     def global_rng(self, fresh: bool = False) -> Iterator[None]:
@@ -104,8 +111,8 @@ class _Run:
 
     def checkpoint(self, step: int) -> None:
         with self.global_rng():
-            save_checkpoint(Path(self.member.checkpoint), step, self.config, self.states,
-                            self.actions, self.optimizer, self.schedule, self.sampler,
+            save_checkpoint(Path(self.member.checkpoint), step, self.config, self.states.clone(),
+                            self.actions.clone(), self.optimizer, self.schedule, self.sampler,
                             self.generator, self.device)
 
 
@@ -143,13 +150,19 @@ def distill_batched(dataset: OfflineDataset, teacher: Teacher | None, members: S
         config = run_config(dataset, mine, student, synthetic, inner, member.outer, outer_steps,
                             member.seed, "analytic", member.state_weights, device)
         runs.append(_Run(member, mine, config, real_states, real_actions, synthetic, student,
-                         outer_steps, device))
+                         device))
+    states = torch.empty(len(runs), *runs[0].states.shape, device=device)
+    actions = torch.empty(len(runs), *runs[0].actions.shape, device=device)
+    for k, run in enumerate(runs):
+        run.attach(states[k], actions[k], outer_steps)
     start = runs[0].start
     if any(r.start != start for r in runs):
         steps = ", ".join(f"seed {r.member.seed}: {r.start}" for r in runs)
         raise ValueError(f"the members' checkpoints are at different outer steps ({steps}); a "
                          "batch resumes together: run the members behind on their own first, or "
                          "delete their checkpoints.")
+    outer = BatchedOuter([r.member.outer for r in runs], [r.optimizer for r in runs],
+                         [r.schedule for r in runs], states, actions)
     targets = OuterTargets(objective, real_states, real_actions, teacher, progress=progress)
     analytic = AnalyticMLP(student, obs_dim, act_dim)
     inner_optimizer = inner.functional()
@@ -171,31 +184,30 @@ def distill_batched(dataset: OfflineDataset, teacher: Teacher | None, members: S
                                                           run.generator, device)))
             outer_states.append(real_states[indices])
         result = meta_gradient_analytic(
-            analytic, inner_optimizer, inner.steps, torch.stack(thetas),
-            torch.stack([r.states.detach() for r in runs]),
-            torch.stack([r.actions.detach() for r in runs]), torch.stack(outer_states),
+            analytic, inner_optimizer, inner.steps, torch.stack(thetas), states, actions,
+            torch.stack(outer_states),
             lambda y: torch.stack([loss(y[k]) for k, loss in enumerate(losses)]),
             [r.generator for r in runs])
+        done = outer.step(result.states, result.actions, result.outer_loss, result.inner_loss)
+        if done.diverged is not None:
+            k, what = done.diverged
+            raise diverged(step + 1, done.grad_norm[k], runs[k].member.checkpoint, what)
         seconds = (time.perf_counter() - t0) / len(runs)
         stopping = stop is not None and stop() and step + 1 < outer_steps
         for k, run in enumerate(runs):
-            where = run.member.checkpoint
-            grad_norm = outer_update(step + 1, result.states[k], result.actions[k],
-                                     result.outer_loss[k], run.states, run.actions,
-                                     run.member.outer, run.optimizer, run.schedule, where)
             run.seconds.append(seconds)
-            run.last = {"outer_loss": float(result.outer_loss[k]),
-                        "inner_loss": float(result.inner_loss[k])}
+            run.last = {"outer_loss": done.outer_loss[k], "inner_loss": done.inner_loss[k]}
             if run.member.callback is not None:  # its draws (evaluations) are the member's own
                 with run.global_rng():
                     run.member.callback(StepInfo(step + 1, run.last["outer_loss"],
-                                                 run.last["inner_loss"], grad_norm, seconds,
-                                                 _snapshot(run, normaliser, dataset)))
-            if where is not None and checkpoint_due(step + 1, checkpoint_every, outer_steps,
-                                                    stopping):
+                                                 run.last["inner_loss"], done.grad_norm[k],
+                                                 seconds, _snapshot(run, normaliser, dataset)))
+            if run.member.checkpoint is not None and checkpoint_due(
+                    step + 1, checkpoint_every, outer_steps, stopping):
+                outer.store(k)
                 run.checkpoint(step + 1)
         if step % 10 == 0:
-            bar.set_postfix(H=f"{float(result.outer_loss.mean()):.4g}")
+            bar.set_postfix(H=f"{statistics.fmean(done.outer_loss):.4g}")
         if stopping:
             raise DistillationStopped(step + 1, runs[0].member.checkpoint)
 

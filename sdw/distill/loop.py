@@ -235,11 +235,16 @@ class DistillationStopped(RuntimeError):
 
 def check_finite(step: int, value: torch.Tensor | float, grad_norm: float,
                   checkpoint: str | Path | None, what: str = "outer loss") -> None:
-    if math.isfinite(float(value)) and math.isfinite(grad_norm):
-        return
+    if not (math.isfinite(float(value)) and math.isfinite(grad_norm)):
+        raise diverged(step, grad_norm, checkpoint, what)
+
+
+def diverged(step: int, grad_norm: float, checkpoint: str | Path | None,
+             what: str) -> DistillationDiverged:
+    """The error of a run whose `what` ("outer loss" or "synthetic set") is not finite."""
     kept = (f"the last good checkpoint is kept at {checkpoint}" if checkpoint is not None
             and Path(checkpoint).exists() else "no checkpoint was written yet")
-    raise DistillationDiverged(
+    return DistillationDiverged(
         f"distillation diverged at outer step {step}: the {what} or its gradient norm is not "
         f"finite (gradient norm {grad_norm}); {kept}. Lower the outer learning rate "
         "(outer_optim.lr), keep gradient clipping (outer_optim.clip_norm), or check the teacher's "
