@@ -9,7 +9,7 @@ import torch
 from data_files import write_hdf5
 from sdw.analyze.cli import main
 from sdw.analyze.metrics import MetricsConfig, dataset_metrics, discounted_return_to_go
-from sdw.analyze.misalignment import (MisalignmentConfig, orderings, result_path,
+from sdw.analyze.misalignment import (MisalignmentConfig, curves, orderings, result_path,
                                       run_misalignment)
 from sdw.data.dataset import DatasetMetadata, OfflineDataset
 from sdw.data.registry import load_dataset
@@ -122,6 +122,49 @@ def test_misalignment_checkpoints_match_separate_runs_and_a_rerun_skips(tmp_path
     monkeypatch.setattr("sdw.analyze.misalignment.bc_run",
                         lambda *a: pytest.fail("a finished run was recomputed"))
     assert run_misalignment([dataset], TINY_STUDENT, FAST, tmp_path / "out") == results
+
+
+def test_a_subset_student_trains_on_its_pairs_and_is_scored_on_the_whole_data(tmp_path):
+    dataset = load_dataset(str(hopper_file(tmp_path, "tiny", 0)))
+    cfg = MisalignmentConfig(seeds=(1,), checkpoints=(3,), pairs=(40, None), loss_samples=1000,
+                             episodes=2, max_episode_steps=10, batch_size=16)
+    subset, whole = run_misalignment([dataset], TINY_STUDENT, cfg, tmp_path / "out")
+    assert subset["settings"]["pairs"] == 40 and "pairs" not in whole["settings"]
+    assert result_path(tmp_path / "out", dataset.metadata.name, 1, 40).name == "pairs40-seed1.json"
+    assert result_path(tmp_path / "out", dataset.metadata.name, 1).name == "seed1.json"
+
+    normaliser = dataset.state_normaliser()
+    states, actions = real_pairs(dataset, normaliser, torch.device("cpu"))
+    pick = torch.from_numpy(np.random.default_rng(1).choice(len(states), 40, replace=False))
+    bc_set = SyntheticSet(states[pick].numpy(), actions[pick].numpy(), normaliser, "Hopper-v4",
+                          "x", "h", "bc")
+    actor = train_student(bc_set, TINY_STUDENT, InnerOptimConfig("adam", 3e-4, 3), seed=1,
+                          batch_size=16)
+    with torch.no_grad():  # the loss is over the whole dataset's pairs, not the 40 trained on
+        loss = float(((actor(states, deterministic=True) - actions) ** 2).mean())
+    assert subset["checkpoints"][0]["loss"] == pytest.approx(loss, rel=1e-6)
+    assert subset["checkpoints"][0]["loss"] != whole["checkpoints"][0]["loss"]
+
+    rows = curves([subset, whole])[dataset.metadata.name]
+    assert [r["pairs"] for r in rows] == [40, None]  # the whole dataset last
+
+
+def test_orderings_pool_training_set_sizes_for_the_loss_views_only():
+    def rows(name, pairs, points):
+        return [{"dataset": name, "pairs": pairs, "step": s, "seeds": 1, "loss_mean": loss,
+                 "score_mean": score} for s, (loss, score) in zip((10, 1000), points)]
+    # By steps alone the ranges do not overlap; the quality dataset's 256-pair students
+    # reach the diverse dataset's loss, where they score below it.
+    table = {"diverse": rows("diverse", None, [(1.0, 30), (0.5, 40)]),
+             "quality": rows("quality", 256, [(1.2, 5), (0.8, 20)])
+             + rows("quality", None, [(0.3, 35), (0.05, 80)])}
+    order = orderings(table)
+    assert order["high_loss"]["loss"] == 1.0 and order["low_loss"]["loss"] == 0.5
+    assert [n for n, *_ in order["high_loss"]["ranking"]] == ["diverse", "quality"]
+    assert order["last_step"]["ranking"][0][:2] == ["quality", 80]  # its whole-data run
+    assert order["first_step"]["ranking"][0][:2] == ["quality", 35]
+    assert orderings({"diverse": table["diverse"],
+                      "quality": table["quality"][2:]})["high_loss"] is None
 
 
 CLI_FAST = ["student.hidden_sizes=[16,16]", "misalignment.seeds=[0]",

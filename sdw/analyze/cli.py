@@ -33,7 +33,7 @@ log = logging.getLogger("sdw.analyze")
 PARTS = ("metrics", "misalignment")
 DECIMALS = {"knn_distance": 3, "coverage": 3, "log_volume": 2}
 """Digits of the metrics table's float columns (others: 1)."""
-CURVE_COLUMNS = ("dataset", "step", "seeds", "loss_mean", "loss_std", "score_mean", "score_std",
+CURVE_COLUMNS = ("dataset", "pairs", "step", "seeds", "loss_mean", "loss_std", "score_mean", "score_std",
                  "score_min", "score_max")
 
 
@@ -121,22 +121,28 @@ def _yes_no(value: bool | None) -> str:
 
 def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path) -> Path:
     table = curves(results)
-    rows = [[r[k] for k in CURVE_COLUMNS] for lines in table.values() for r in lines]
+    rows = [[("all" if r[k] is None else r[k]) if k == "pairs" else r[k] for k in CURVE_COLUMNS]
+            for lines in table.values() for r in lines]
     _write_csv(out / "misalignment.csv", CURVE_COLUMNS, rows)
     png = plot_misalignment(table, out / "misalignment.png")
     order = orderings(table)
     _write_text(out / "orderings.json", json.dumps(order, indent=1))
     minutes = sum(r["checkpoints"][-1]["elapsed_s"] for r in results) / 60
 
+    sizes = ", ".join("the whole dataset" if n is None else f"{n:,} pairs" for n in cfg.pairs)
+
     def loss_at(key: str) -> str:
         return _fmt(order[key]["loss"], 4) if order[key] else "none"
 
     text = "\n".join([
         "# Misalignment: whole-data BC return against training loss", "",
-        f"BC students (Adam lr {cfg.lr}, batch {cfg.batch_size}) on each whole dataset, seeds "
-        f"{list(cfg.seeds)}, scored at steps {list(cfg.checkpoints)}: loss = MSE of tanh(mean) "
-        f"actions on {cfg.loss_samples:,} fixed pairs of the dataset, return = {cfg.episodes} "
-        f"episodes, normalised with the dataset's reference scores. Mean (std) over seeds.", "",
+        f"BC students (Adam lr {cfg.lr}, batch {cfg.batch_size}) on each dataset, trained on "
+        f"{sizes} (pairs: the training-set size, drawn at random per seed; all: the whole "
+        f"dataset), seeds {list(cfg.seeds)}, scored at steps {list(cfg.checkpoints)}: loss = MSE "
+        f"of tanh(mean) actions on {cfg.loss_samples:,} fixed pairs of the whole dataset, return "
+        f"= {cfg.episodes} episodes, normalised with the dataset's reference scores. Mean (std) "
+        f"over seeds. The step views use each dataset's largest training set; the loss views "
+        f"pool every size's checkpoints.", "",
         "## Orderings", "",
         f"- at the highest loss every curve reaches ({loss_at('high_loss')}): "
         f"{_ranking(order['high_loss'])}",
@@ -151,8 +157,8 @@ def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path)
         f"loss: {_yes_no(order['leader_changes']['by_loss'])} (± the std over seeds: a lead "
         f"smaller than it is a tie)",
         "", "## Table", "",
-        _markdown(["dataset", "step", "seeds", "loss", "± std", "normalised return", "± std",
-                   "min", "max"], rows, [0, 0, 0, 4, 4, 1, 1, 1, 1]), "",
+        _markdown(["dataset", "pairs", "step", "seeds", "loss", "± std", "normalised return",
+                   "± std", "min", "max"], rows, [0, 0, 0, 0, 4, 4, 1, 1, 1, 1]), "",
         f"![misalignment]({png.name})", "",
         f"BC training and evaluation wall clock summed over the {len(results)} runs: "
         f"{minutes:.1f} min.",

@@ -1,16 +1,19 @@
-"""The SDW paper's misalignment experiment: whole-data BC students of each dataset, trained to a
-range of loss levels (varied by training steps), scored by rollouts.
+"""The SDW paper's misalignment experiment: BC students of each dataset, trained to a range of
+loss levels (varied by training steps and by the size of their training set), scored by rollouts.
 
-One BC run per (dataset, seed) is evaluated at every checkpoint step: its loss on the dataset
-(deterministic tanh(mean) actions, mean squared error over a fixed sample of the dataset's
-pairs) and its normalised return. Each finished run is one JSON file, written atomically, so a
-rerun skips it.
+One BC run per (dataset, training-set size, seed) is evaluated at every checkpoint step: its loss
+on the whole dataset (deterministic tanh(mean) actions, mean squared error over a fixed sample of
+the dataset's pairs) and its normalised return. A student trained on a few hundred pairs (the
+regime of OBD's synthetic sets) stays at a high whole-data loss, where the datasets' loss ranges
+overlap; steps alone leave a diverse dataset's curve at higher loss than the others' throughout.
+Each finished run is one JSON file, written atomically, so a rerun skips it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -40,6 +43,7 @@ class MisalignmentConfig:
 
     seeds: tuple[int, ...] = (0, 1, 2)
     checkpoints: tuple[int, ...] = (30, 100, 300, 1000, 3000)
+    pairs: tuple[int | None, ...] = (None,)  # training-set sizes; None: the whole dataset
     batch_size: int = 256
     lr: float = 3e-4
     loss_samples: int = 50_000
@@ -50,20 +54,29 @@ class MisalignmentConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "checkpoints", tuple(int(c) for c in self.checkpoints))
+        object.__setattr__(self, "pairs", tuple(None if n is None else int(n)
+                                                for n in self.pairs))
         steps = self.checkpoints
         if not steps or steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:])):
             raise ValueError(f"misalignment.checkpoints={list(steps)}: give increasing step "
                              f"counts >= 1, e.g. [50,100,300,1000].")
         if not self.seeds:
             raise ValueError("misalignment.seeds is empty: give at least one seed, e.g. [0,1,2].")
+        sizes = self.pairs
+        if not sizes or len(set(sizes)) < len(sizes) or any(n is not None and n < 1
+                                                           for n in sizes):
+            raise ValueError(f"misalignment.pairs={list(sizes)}: give distinct training-set "
+                             f"sizes >= 1 or null (the whole dataset), e.g. [256,null].")
         for name in ("batch_size", "loss_samples", "episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"misalignment.{name} must be >= 1, got {getattr(self, name)}.")
 
-    def settings(self, student: ActorConfig) -> dict:
-        """What a result file must have been made with to be reused (seeds excepted)."""
-        own = {k: v for k, v in asdict(self).items() if k != "seeds"}
-        return {**json.loads(json.dumps(own)), "student": student.to_dict()}
+    def settings(self, student: ActorConfig, pairs: int | None = None) -> dict:
+        """What a result file of `pairs` training pairs must have been made with to be reused
+        (seeds and the other sizes excepted; a whole-data run's settings name no size)."""
+        own = {k: v for k, v in asdict(self).items() if k not in ("seeds", "pairs")}
+        size = {} if pairs is None else {"pairs": pairs}
+        return {**json.loads(json.dumps(own)), "student": student.to_dict(), **size}
 
 
 @dataclass
@@ -100,13 +113,17 @@ class _Checkpoints:
 
 
 def bc_run(dataset: OfflineDataset, student: ActorConfig, cfg: MisalignmentConfig,
-           seed: int) -> list[dict]:
-    """One whole-data BC student (Adam, minibatches), scored at every checkpoint step."""
+           seed: int, pairs: int | None = None) -> list[dict]:
+    """One BC student (Adam, minibatches) on the whole dataset or on `pairs` of its pairs drawn
+    at random with `seed`, scored at every checkpoint step (loss on the whole dataset)."""
     normaliser = dataset.state_normaliser()
     states, actions = real_pairs(dataset, normaliser, torch.device("cpu"))
     meta = dataset.metadata
-    bc_set = SyntheticSet(states.numpy(), actions.numpy(), normaliser, meta.env_id, meta.name,
-                          dataset.content_hash, "whole-data-bc")
+    train = (slice(None) if pairs is None else torch.from_numpy(
+        np.random.default_rng(seed).choice(len(states), min(pairs, len(states)), replace=False)))
+    bc_set = SyntheticSet(states[train].numpy(), actions[train].numpy(), normaliser, meta.env_id,
+                          meta.name, dataset.content_hash,
+                          "whole-data-bc" if pairs is None else f"bc-{pairs}-pairs")
     sample = np.random.default_rng(0).choice(len(states), min(cfg.loss_samples, len(states)),
                                              replace=False)
     scorer = _Checkpoints(cfg, dataset, bc_set, states[sample], actions[sample])
@@ -115,9 +132,10 @@ def bc_run(dataset: OfflineDataset, student: ActorConfig, cfg: MisalignmentConfi
     return scorer.rows
 
 
-def result_path(out: Path, dataset_name: str, seed: int) -> Path:
+def result_path(out: Path, dataset_name: str, seed: int, pairs: int | None = None) -> Path:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name).strip("_")
-    return out / "misalignment" / slug / f"seed{seed}.json"
+    size = "" if pairs is None else f"pairs{pairs}-"
+    return out / "misalignment" / slug / f"{size}seed{seed}.json"
 
 
 def load_result(path: Path, dataset: OfflineDataset, settings: dict) -> dict | None:
@@ -141,60 +159,82 @@ def load_result(path: Path, dataset: OfflineDataset, settings: dict) -> dict | N
 
 def run_misalignment(datasets: Sequence[OfflineDataset], student: ActorConfig,
                      cfg: MisalignmentConfig, out: Path) -> list[dict]:
-    """Every (dataset, seed) result, computing only the missing ones (seed-major order, so an
-    interrupted run has every dataset at the same number of seeds)."""
-    settings = cfg.settings(student)
+    """Every (dataset, training-set size, seed) result, computing only the missing ones
+    (seed-major order, so an interrupted run has every dataset and size at the same number of
+    seeds)."""
     results = []
     for seed in cfg.seeds:
-        for dataset in datasets:
-            path = result_path(out, dataset.metadata.name, seed)
-            result = load_result(path, dataset, settings)
-            if result is None:
-                log.info("BC on %s, seed %d: %d steps", dataset.metadata.name, seed,
-                         cfg.checkpoints[-1])
-                result = {"dataset": dataset.metadata.name, "dataset_hash": dataset.content_hash,
-                          "env_id": dataset.metadata.env_id, "seed": seed,
-                          "settings": settings,
-                          "checkpoints": bc_run(dataset, student, cfg, seed)}
-                atomic_write(path, lambda f, r=result: json.dump(r, f, indent=1), mode="w")
-            else:
-                log.info("%s exists: skipped", path)
-            results.append(result)
+        for pairs in cfg.pairs:
+            settings = cfg.settings(student, pairs)
+            for dataset in datasets:
+                path = result_path(out, dataset.metadata.name, seed, pairs)
+                result = load_result(path, dataset, settings)
+                if result is None:
+                    log.info("BC on %s (%s), seed %d: %d steps", dataset.metadata.name,
+                             "whole dataset" if pairs is None else f"{pairs} pairs", seed,
+                             cfg.checkpoints[-1])
+                    result = {"dataset": dataset.metadata.name,
+                              "dataset_hash": dataset.content_hash,
+                              "env_id": dataset.metadata.env_id, "seed": seed,
+                              "settings": settings,
+                              "checkpoints": bc_run(dataset, student, cfg, seed, pairs)}
+                    atomic_write(path, lambda f, r=result: json.dump(r, f, indent=1), mode="w")
+                else:
+                    log.info("%s exists: skipped", path)
+                results.append(result)
     return results
 
 
 def curves(results: Sequence[dict]) -> dict[str, list[dict]]:
-    """Per dataset, per checkpoint step: mean and spread over seeds of loss and score."""
-    by_dataset: dict[str, list[dict]] = {}
+    """Per dataset, per training-set size (`pairs`, None: the whole dataset; the whole dataset
+    last) and checkpoint step: mean and spread over seeds of loss and score."""
+    by_run: dict[str, dict[int | None, list[dict]]] = {}
     for r in results:
-        by_dataset.setdefault(r["dataset"], []).append(r)
+        by_run.setdefault(r["dataset"], {}).setdefault(r["settings"].get("pairs"), []).append(r)
     out = {}
-    for name, runs in by_dataset.items():
-        rows = []
-        for step in [c["step"] for c in runs[0]["checkpoints"]]:
-            points = [c for r in runs for c in r["checkpoints"] if c["step"] == step]
-            loss = np.array([p["loss"] for p in points])
-            score = np.array([np.nan if p["normalised"] is None else p["normalised"]
-                              for p in points])
-            rows.append({"dataset": name, "step": step, "seeds": len(points),
-                         "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
-                         "score_mean": float(score.mean()), "score_std": float(score.std()),
-                         "score_min": float(score.min()), "score_max": float(score.max()),
-                         "scores": score.tolist()})
-        out[name] = rows
+    for name, sizes in by_run.items():
+        out[name] = [row for pairs in sorted(sizes, key=_size_order)
+                     for row in _rows(name, pairs, sizes[pairs])]
     return out
 
 
+def _size_order(pairs: int | None) -> float:
+    return math.inf if pairs is None else pairs
+
+
+def _rows(name: str, pairs: int | None, runs: Sequence[dict]) -> list[dict]:
+    rows = []
+    for step in [c["step"] for c in runs[0]["checkpoints"]]:
+        points = [c for r in runs for c in r["checkpoints"] if c["step"] == step]
+        loss = np.array([p["loss"] for p in points])
+        score = np.array([np.nan if p["normalised"] is None else p["normalised"]
+                          for p in points])
+        rows.append({"dataset": name, "pairs": pairs, "step": step, "seeds": len(points),
+                     "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
+                     "score_mean": float(score.mean()), "score_std": float(score.std()),
+                     "score_min": float(score.min()), "score_max": float(score.max()),
+                     "scores": score.tolist()})
+    return rows
+
+
+def largest_set(rows: Sequence[dict]) -> list[dict]:
+    """The rows of the dataset's largest training set (the whole dataset when it was run)."""
+    size = max((r.get("pairs") for r in rows), key=_size_order)
+    return [r for r in rows if r.get("pairs") == size]
+
+
 def score_at_loss(rows: Sequence[dict], loss: float) -> float:
-    """The seed-mean score at `loss`, linear in log loss between the curve's checkpoints."""
+    """The seed-mean score at `loss`, linear in log loss between the dataset's points (every
+    checkpoint of every training-set size, ordered by loss)."""
     pts = sorted((np.log(r["loss_mean"]), r["score_mean"]) for r in rows)
     return float(np.interp(np.log(loss), [p[0] for p in pts], [p[1] for p in pts]))
 
 
 def orderings(table: dict[str, list[dict]]) -> dict:
-    """The datasets ranked by score at the first and last checkpoint, and at the highest and
-    lowest loss level every curve reaches (interpolated; None when the loss ranges do not
-    overlap); whether the best dataset changes between the two ends of either view."""
+    """The datasets ranked by score at the first and last checkpoint of their largest training
+    set, and at the highest and lowest loss level every dataset reaches with any size
+    (interpolated; None when the loss ranges do not overlap); whether the best dataset changes
+    between the two ends of either view."""
 
     def ranked(values: dict[str, float], rows: dict[str, dict] | None = None) -> list:
         """[name, score, std over seeds or None, seed scores or None], best first."""
@@ -204,7 +244,7 @@ def orderings(table: dict[str, list[dict]]) -> dict:
 
     result = {}
     for key, index in (("first_step", 0), ("last_step", -1)):
-        at = {n: rows[index] for n, rows in table.items()}
+        at = {n: largest_set(rows)[index] for n, rows in table.items()}
         result[key] = {"step": next(iter(at.values()))["step"],
                        "ranking": ranked({n: r["score_mean"] for n, r in at.items()}, at)}
     high = min(max(r["loss_mean"] for r in rows) for rows in table.values())
