@@ -10,7 +10,6 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from sdw.config import config_dir
 from sdw.overrides import check_overrides
 from sdw.teacher import train as train_module
 from sdw.teacher.cache import SHIPPED_ROOT, TeacherCache, read_record, ship_record

@@ -33,8 +33,8 @@ log = logging.getLogger("sdw.analyze")
 PARTS = ("metrics", "misalignment")
 DECIMALS = {"knn_distance": 3, "coverage": 3, "log_volume": 2}
 """Digits of the metrics table's float columns (others: 1)."""
-CURVE_COLUMNS = ("dataset", "pairs", "step", "seeds", "loss_mean", "loss_std", "score_mean", "score_std",
-                 "score_min", "score_max")
+CURVE_COLUMNS = ("dataset", "pairs", "step", "seeds", "loss_mean", "loss_std", "score_mean",
+                 "score_std", "score_min", "score_max")
 
 
 def run(cfg: DictConfig) -> dict:

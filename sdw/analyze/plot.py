@@ -1,4 +1,5 @@
-"""The misalignment figure: normalised return against BC training loss, a curve per dataset and training-set size."""
+"""The misalignment figure: normalised return against BC training loss, a curve per dataset and
+training-set size."""
 
 from __future__ import annotations
 

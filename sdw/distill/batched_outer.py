@@ -41,7 +41,8 @@ class BatchedOuter:
     of K members in place; member k's torch optimiser and schedule are `optimizers[k]`,
     `schedules[k]`, built by its `OuterOptimConfig` over views `states[k]`, `actions[k]`."""
 
-    def __init__(self, configs: Sequence[OuterOptimConfig], optimizers: Sequence[torch.optim.Optimizer],
+    def __init__(self, configs: Sequence[OuterOptimConfig],
+                 optimizers: Sequence[torch.optim.Optimizer],
                  schedules: Sequence[torch.optim.lr_scheduler.LRScheduler],
                  states: torch.Tensor, actions: torch.Tensor) -> None:
         names = sorted({c.name for c in configs})
@@ -73,8 +74,8 @@ class BatchedOuter:
                         self.moments[g][key][k].copy_(state[key])
                 steps.add(int(state["step"]) if "step" in state else None)
         if self.adam and len(steps) > 1:
-            raise ValueError(f"the members' Adam states are at different steps ({sorted(steps, key=str)}); "
-                             "a batch steps its members together.")
+            raise ValueError(f"the members' Adam states are at different steps "
+                             f"({sorted(steps, key=str)}); a batch steps its members together.")
         if not self.adam:
             return 0
         return next(iter(steps)) or 0
@@ -107,7 +108,8 @@ class BatchedOuter:
                 exp_avg_sq.mul_(self.beta2).add_((1 - self.beta2) * grad * grad)
                 correction1 = 1 - self.beta1 ** self.steps
                 correction2 = (1 - self.beta2 ** self.steps).sqrt()
-                param.sub_(lr / correction1 * exp_avg / (exp_avg_sq.sqrt() / correction2 + self.eps))
+                denominator = exp_avg_sq.sqrt() / correction2 + self.eps
+                param.sub_(lr / correction1 * exp_avg / denominator)
             elif self.momentum_zero:
                 param.sub_(lr * grad)
             else:

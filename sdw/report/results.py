@@ -351,9 +351,10 @@ def _claim_d(paths: Sequence[str], test: Welch, d: int) -> tuple[list[str], str]
     lines = ["## Claim (d): the ordering of datasets flips between high and low training loss "
              "(SDW's misalignment)", "",
              "From `sdw-analyze` (docs/analysis.md has the curves and how the loss levels were "
-             "made): whole-data BC students ranked by normalised return early and late in "
-             "training (by step), and at the highest and the lowest training loss that every "
-             "dataset's curve reaches (by loss; n/a when the loss ranges do not overlap); mean ± "
+             "made): BC students ranked by normalised return early and late in training of "
+             "their largest training set (by step), and at the highest and the lowest training "
+             "loss that every dataset reaches, its students of every training-set size pooled "
+             "(by loss; n/a when the loss ranges do not overlap); mean ± "
              "std over seeds where sdw-analyze gives it. When the leader changes, the two leaders "
              "are compared at each end with the Welch interval of the claims above (over seeds); it is "
              "a crossover only when both differences exclude 0. The by-loss rankings interpolate "
