@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 12's reproduction study on the local suite (docs/results.md). Every sweep is resumable:
 # rerunning skips finished jobs and resumes interrupted ones; job directories land in
-# results/sweeps/<experiment>/ (small files, committed; checkpoints and caches are gitignored).
+# results/sweeps/<experiment>/ (small files, committed; checkpoints and caches are gitignored),
+# the reference evaluations they read in results/references/ (committed with them).
 #   scripts/study.sh calibration   # SDW's weighting on local-hopper-medium (36 jobs)
 #   scripts/study.sh pilot         # Av-PBC and SDW-knn, one seed, 400 outer steps on nine datasets (18 jobs): sizes outer_steps
 #   scripts/study.sh study         # DBC, PBC, Av-PBC and SDW-{kde,knn,flow} on nine datasets, seed by seed (270 jobs)
@@ -12,6 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SDW_OUTPUT_DIR=${SDW_OUTPUT_DIR:-results}
+# The reference evaluations (random subset, whole-data BC students, teacher episodes) are kept
+# with the results, so the jobs of every session and machine read the same ones.
+export SDW_REFERENCES_DIR=${SDW_REFERENCES_DIR:-$SDW_OUTPUT_DIR/references}
 jobs=${JOBS:-2}
 run() { sdw-run "$@" hydra.launcher.n_jobs="$jobs"; }
 
@@ -47,6 +51,8 @@ for sweep in map(Path, sys.argv[1:]):
         print(sweep / "multirun.yaml")
 PY
 )
+      references=$(ls "$SDW_REFERENCES_DIR"/*.json 2>/dev/null || true)
+      finished=$(printf '%s\n%s' "$finished" "$references" | sed '/^$/d')
       if [ -n "$finished" ]; then
         mapfile -t paths <<< "$finished"
         git add -- "${paths[@]}"

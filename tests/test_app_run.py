@@ -47,6 +47,22 @@ def test_a_run_writes_its_directory_and_a_rerun_skips_it(data_file, cache_dir, t
     assert {name: (job / name).read_bytes() for name in finished} == finished
 
 
+def test_references_go_to_their_own_folder_and_a_run_elsewhere_reads_them(data_file, tmp_path):
+    refs = tmp_path / "kept-references"
+    args = [f"dataset.path={data_file}", "outer_steps=2", *TINY, f"paths.references_dir={refs}"]
+    first = sdw_run(args, tmp_path / "a", tmp_path / "cache-a")
+    assert first.returncode == 0, first.stdout
+    assert sorted(p.name.split("-")[0] for p in refs.glob("*.json")) == [
+        "random_subset", "teacher", "whole_data_bc"]
+    assert not (tmp_path / "cache-a" / "references").exists()
+    other = sdw_run(args, tmp_path / "b", tmp_path / "cache-b")  # another machine's cache
+    assert other.returncode == 0, other.stdout
+    assert other.stdout.count("from cache") >= 3
+    scores = [json.loads((run_dir(out) / "eval.json").read_text())["references"]
+              for out in (tmp_path / "a", tmp_path / "b")]
+    assert scores[0] == scores[1]
+
+
 def test_a_run_killed_at_any_point_resumes_to_the_same_bits(data_file, cache_dir, tmp_path):
     args = [f"dataset.path={data_file}", "outer_steps=12", *TINY, "inner_optim.steps=60"]
     whole = sdw_run(args, tmp_path / "whole", cache_dir)

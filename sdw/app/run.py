@@ -152,12 +152,14 @@ class Parts:
     protocol: EvalProtocol
     weighting: Any
     cache: Path
+    references: Path
 
 
 def parts(cfg: DictConfig) -> Parts:
     return Parts(instantiate(cfg.objective), instantiate(cfg.synthetic), instantiate(cfg.student),
                  instantiate(cfg.inner_optim), instantiate(cfg.outer_optim),
-                 instantiate(cfg.eval), instantiate(cfg.weighting), Path(cfg.paths.cache_dir))
+                 instantiate(cfg.eval), instantiate(cfg.weighting), Path(cfg.paths.cache_dir),
+                 Path(cfg.paths.references_dir))
 
 
 def load_dataset(cfg: DictConfig, records: Sequence[RunRecord]) -> OfflineDataset:
@@ -226,7 +228,7 @@ def evaluate(cfg: DictConfig, p: Parts, dataset: OfflineDataset, teacher,
         scores = dataset.metadata.reference_scores
         final = p.protocol.final(synthetic, p.student, p.inner, scores, cfg.device)
         references = reference_evaluations(dataset, teacher, p.protocol, p.student, p.inner,
-                                           p.synthetic.size, p.cache / "references", cfg.device)
+                                           p.synthetic.size, p.references, cfg.device)
     if cfg.capture_video:
         with record.stage("pictures"):
             _capture(synthetic, p.student, p.inner, teacher, run_dir, cfg)
