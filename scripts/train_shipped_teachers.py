@@ -20,7 +20,8 @@ prints the table of docs/teachers.md from the shipped summaries.
 `premise` runs the selection rule's checks on each teacher (docs/teachers.md; the shipped weights,
 else the trained ones in `--cache-dir`): its score
 on the study's 50-episode protocol against whole-data BC (`bc_students` students of
-conf/eval/local.yaml, the study's reference, cached where `sdw-run` caches it) and the data's
+conf/eval/local.yaml, the study's reference, read and kept where `sdw-run` keeps it:
+$SDW_REFERENCES_DIR, else the cache) and the data's
 mean return, and whether its training curve has levelled off; one JSON per dataset goes to
 `--premise-dir` (committed). `curves` prints the premise table and the training curves.
 """
@@ -267,8 +268,9 @@ def premise_one(name: str, cache_dir: str, steps: int, algorithm: str, premise_d
                                 f"{cache_dir}; run `train` first")
     teacher = train_teacher(dataset, cfg, None if shipped else cache_dir)
     protocol, student, inner, size = study_protocol()
-    cache = Path(os.environ.get("SDW_CACHE_DIR", "outputs/cache")) / "references"
-    refs = reference_evaluations(dataset, teacher, protocol, student, inner, size, cache)
+    references = os.environ.get("SDW_REFERENCES_DIR") or (
+        Path(os.environ.get("SDW_CACHE_DIR", "outputs/cache")) / "references")  # as sdw-run
+    refs = reference_evaluations(dataset, teacher, protocol, student, inner, size, references)
     data = dataset.normalised_score(dataset.episode_returns(complete_only=True))
     bc_students = [s["normalised"] for s in refs["whole_data_bc"]["per_student"]]
     episodes = refs["teacher"]["per_episode"]
