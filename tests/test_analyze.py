@@ -167,6 +167,26 @@ def test_orderings_pool_training_set_sizes_for_the_loss_views_only():
                       "quality": table["quality"][2:]})["high_loss"] is None
 
 
+def test_the_loss_views_interpolate_each_seed_so_their_leaders_can_be_tested():
+    def rows(name, points):  # points: per step, [(loss, score) of seed 0, of seed 1]
+        return [{"dataset": name, "step": s, "seeds": 2, "scores": [p[0][1], p[1][1]],
+                 "losses": [p[0][0], p[1][0]],
+                 "loss_mean": float(np.mean([p[0][0], p[1][0]])),
+                 "score_mean": float(np.mean([p[0][1], p[1][1]]))}
+                for s, p in zip((10, 100), points)]
+    table = {"a": rows("a", [[(1.0, 10), (1.0, 20)], [(0.25, 30), (0.5, 40)]]),
+             "b": rows("b", [[(0.8, 0), (0.8, 0)], [(0.5, 50), (0.5, 70)]])}
+    order = orderings(table)
+    assert order["low_loss"]["loss"] == 0.5 and order["high_loss"]["loss"] == pytest.approx(0.8)
+    a = next(item for item in order["low_loss"]["ranking"] if item[0] == "a")
+    assert a[3] == pytest.approx([20, 40])  # seed 0 halfway in log loss from 1.0 to 0.25
+    assert a[1] == pytest.approx(30) and a[2] == pytest.approx(10)
+    assert order["low_loss"]["ranking"][0][:2] == ["b", 60]
+    high = {item[0]: item[3] for item in order["high_loss"]["ranking"]}
+    assert high["b"] == [0, 0]
+    assert high["a"][1] == pytest.approx(20 + 20 * np.log(0.8) / np.log(0.5))
+
+
 CLI_FAST = ["student.hidden_sizes=[16,16]", "misalignment.seeds=[0]",
             "misalignment.checkpoints=[2,4]", "misalignment.episodes=2",
             "misalignment.max_episode_steps=10", "misalignment.loss_samples=64",

@@ -135,7 +135,7 @@ def _write_misalignment(results: list[dict], cfg: MisalignmentConfig, out: Path)
         return _fmt(order[key]["loss"], 4) if order[key] else "none"
 
     text = "\n".join([
-        "# Misalignment: whole-data BC return against training loss", "",
+        "# Misalignment: BC return against training loss", "",
         f"BC students (Adam lr {cfg.lr}, batch {cfg.batch_size}) on each dataset, trained on "
         f"{sizes} (pairs: the training-set size, drawn at random per seed; all: the whole "
         f"dataset), seeds {list(cfg.seeds)}, scored at steps {list(cfg.checkpoints)}: loss = MSE "

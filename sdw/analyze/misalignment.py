@@ -213,7 +213,7 @@ def _rows(name: str, pairs: int | None, runs: Sequence[dict]) -> list[dict]:
                      "loss_mean": float(loss.mean()), "loss_std": float(loss.std()),
                      "score_mean": float(score.mean()), "score_std": float(score.std()),
                      "score_min": float(score.min()), "score_max": float(score.max()),
-                     "scores": score.tolist()})
+                     "scores": score.tolist(), "losses": loss.tolist()})
     return rows
 
 
@@ -226,15 +226,29 @@ def largest_set(rows: Sequence[dict]) -> list[dict]:
 def score_at_loss(rows: Sequence[dict], loss: float) -> float:
     """The seed-mean score at `loss`, linear in log loss between the dataset's points (every
     checkpoint of every training-set size, ordered by loss)."""
-    pts = sorted((np.log(r["loss_mean"]), r["score_mean"]) for r in rows)
+    return _interpolate([r["loss_mean"] for r in rows], [r["score_mean"] for r in rows], loss)
+
+
+def seed_scores_at_loss(rows: Sequence[dict], loss: float) -> list[float] | None:
+    """Each seed's score at `loss`, from that seed's own points as `score_at_loss` does (held at
+    its end value beyond its range); None when the rows carry no per-seed losses."""
+    if not rows or any("losses" not in r or len(r["losses"]) != len(rows[0]["losses"])
+                       for r in rows):
+        return None
+    return [_interpolate([r["losses"][i] for r in rows], [r["scores"][i] for r in rows], loss)
+            for i in range(len(rows[0]["losses"]))]
+
+
+def _interpolate(losses: Sequence[float], scores: Sequence[float], loss: float) -> float:
+    pts = sorted(zip(np.log(losses), scores))
     return float(np.interp(np.log(loss), [p[0] for p in pts], [p[1] for p in pts]))
 
 
 def orderings(table: dict[str, list[dict]]) -> dict:
     """The datasets ranked by score at the first and last checkpoint of their largest training
     set, and at the highest and lowest loss level every dataset reaches with any size
-    (interpolated; None when the loss ranges do not overlap); whether the best dataset changes
-    between the two ends of either view."""
+    (interpolated per seed, ranked by the seeds' mean; None when the loss ranges do not
+    overlap); whether the best dataset changes between the two ends of either view."""
 
     def ranked(values: dict[str, float], rows: dict[str, dict] | None = None) -> list:
         """[name, score, std over seeds or None, seed scores or None], best first."""
@@ -251,13 +265,22 @@ def orderings(table: dict[str, list[dict]]) -> dict:
     low = max(min(r["loss_mean"] for r in rows) for rows in table.values())
     for key, loss in (("high_loss", high), ("low_loss", low)):
         result[key] = None if low > high else {
-            "loss": loss, "ranking": ranked({n: score_at_loss(rows, loss)
-                                             for n, rows in table.items()})}
+            "loss": loss, "ranking": sorted((_at_loss(n, rows, loss) for n, rows in table.items()),
+                                            key=lambda item: -item[1])}
     result["leader_changes"] = {
         "by_step": _leader(result["first_step"]) != _leader(result["last_step"]),
         "by_loss": None if low > high else
         _leader(result["high_loss"]) != _leader(result["low_loss"])}
     return result
+
+
+def _at_loss(name: str, rows: Sequence[dict], loss: float) -> list:
+    """[name, score, std over seeds, seed scores] at `loss` (std and seeds None without per-seed
+    losses: the seed-mean curve interpolated)."""
+    seeds = seed_scores_at_loss(rows, loss)
+    if seeds is None:
+        return [name, score_at_loss(rows, loss), None, None]
+    return [name, float(np.mean(seeds)), float(np.std(seeds)), seeds]
 
 
 def _leader(entry: dict) -> str:

@@ -358,7 +358,7 @@ def _claim_d(paths: Sequence[str], test: Welch, d: int) -> tuple[list[str], str]
              "std over seeds where sdw-analyze gives it. When the leader changes, the two leaders "
              "are compared at each end with the Welch interval of the claims above (over seeds); it is "
              "a crossover only when both differences exclude 0. The by-loss rankings interpolate "
-             "seed means, so their leader changes are not tested.", "",
+             "each seed's own points, so their leader changes are tested the same way.", "",
              "| orderings | view | ranking at high loss | ranking at low loss | crossover |",
              "|---|---|---|---|---|"]
     found = defaultdict(list)
