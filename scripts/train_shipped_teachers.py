@@ -234,15 +234,16 @@ def levelled_off(curve: list[tuple[int, float]]) -> dict:
 
 
 def study_protocol():
-    """The study's evaluation protocol, student, inner optimiser and synthetic-set size, composed
-    as `sdw-run experiment=STUDY_EXPERIMENT` composes them (conf/eval/local.yaml)."""
+    """The study's evaluation protocol, student, inner optimiser, synthetic-set size and
+    references folder, composed as `sdw-run experiment=STUDY_EXPERIMENT` composes them
+    (conf/eval/local.yaml, conf/paths/default.yaml)."""
     from hydra.utils import instantiate
 
     from sdw.overrides import check_overrides
 
     cfg = check_overrides("run", [f"experiment={STUDY_EXPERIMENT}"])
     return (instantiate(cfg.eval), instantiate(cfg.student), instantiate(cfg.inner_optim),
-            int(cfg.synthetic.size))
+            int(cfg.synthetic.size), Path(cfg.paths.references_dir))
 
 
 def premise_one(name: str, cache_dir: str, steps: int, algorithm: str, premise_dir: str) -> dict:
@@ -267,9 +268,7 @@ def premise_one(name: str, cache_dir: str, steps: int, algorithm: str, premise_d
         raise FileNotFoundError(f"{name}: no {algorithm} teacher of {steps} steps shipped or in "
                                 f"{cache_dir}; run `train` first")
     teacher = train_teacher(dataset, cfg, None if shipped else cache_dir)
-    protocol, student, inner, size = study_protocol()
-    references = os.environ.get("SDW_REFERENCES_DIR") or (
-        Path(os.environ.get("SDW_CACHE_DIR", "outputs/cache")) / "references")  # as sdw-run
+    protocol, student, inner, size, references = study_protocol()
     refs = reference_evaluations(dataset, teacher, protocol, student, inner, size, references)
     data = dataset.normalised_score(dataset.episode_returns(complete_only=True))
     bc_students = [s["normalised"] for s in refs["whole_data_bc"]["per_student"]]
