@@ -104,7 +104,7 @@ def test_table_cells_are_mean_std_n_over_seeds(report):
                                      ""]
     assert rows["BC (whole data)"] == ["45.0 ± 0.0 (3 students)", "60.0 ± 0.0 (3 students)",
                                        "52.5", ""]
-    assert rows["Teacher"] == ["52.5 ± 0.0 (3 policies)", "70.0 ± 0.0 (3 policies)", "61.2", ""]
+    assert rows["Teacher"] == ["52.5 ± 0.0 (3 episodes)", "70.0 ± 0.0 (3 episodes)", "61.2", ""]
     assert list(rows) == ["Av-PBC", "SDW (knn)", "Random subset", "BC (whole data)", "Teacher"]
 
 

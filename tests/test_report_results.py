@@ -247,7 +247,7 @@ def test_a_mistyped_results_key_exits_2(capsys):
 def test_the_calibration_rule_compares_every_estimator_and_setting(tmp_path):
     sweep = tmp_path / "calibration"
     settings = {("knn", "0.25", None): [40, 41, 42], ("knn", "0.1", "0.99"): [39, 47, 43],
-                ("kde", "0.5", None): [60, 61, 62]}
+                ("kde", "0.5", None): [60, 61, 62], ("flow", "0.5", None): [57, 63, 60]}
     for (density, ess, clip), values in settings.items():
         for seed, score in enumerate(values):
             overrides = [f"density={density}", f"weighting.target_ess={ess}", f"seed={seed}"]
@@ -263,6 +263,10 @@ def test_the_calibration_rule_compares_every_estimator_and_setting(tmp_path):
                   dataset=DATASETS["medium"], seed=seed, status="done",
                   curve=[(100, 20.0, score)], score=score,
                   references={"random_subset": 10.0, "whole_data_bc": 50.0, "teacher": 55.0})
+    earlier = ["teacher.steps=50000", "seed=3"]  # another teacher's Av-PBC: not comparable
+    write_job(table1 / ",".join(earlier), method="Av-PBC", dataset=DATASETS["medium"], seed=3,
+              status="done", curve=[(100, 20.0, 90.0)], score=90.0, overrides=earlier,
+              references={"random_subset": 10.0, "whole_data_bc": 50.0, "teacher": 55.0})
     out = tmp_path / "results.md"
     main(["-cn", "results", f"out={out}", f"sweeps.calibration.dir={sweep}",
           f"sweeps.table1.dir={table1}", f"sweeps.sdw.dir={tmp_path / 'none'}",
@@ -270,12 +274,13 @@ def test_the_calibration_rule_compares_every_estimator_and_setting(tmp_path):
     calibration = section(out.read_text(), "## SDW calibration")
     assert "41.0 ± 0.8 (3)" in row(calibration, "knn, ESS/N 0.25, clip none")
     differences = calibration[calibration.index("Differences to the best"):]
-    assert "same dataset: 31.0 over 3 seeds" in differences
+    assert "same dataset with the same teacher: 31.0 over 3 seeds" in differences
     knn = row(differences, "knn, ESS/N 0.25, clip none").split(" | ")
     assert knn[2].startswith("**-20.0 [") and knn[3].startswith("**+10.0 [")  # - kde, - Av-PBC
     assert row(differences, "kde, ESS/N 0.5, clip none").split(" | ")[2] == "(the best)"
-    assert ("By the rule: kde, ESS/N 0.5, clip none has the highest seed mean of the 3 settings "
-            "and becomes the frozen weighting.") in calibration
+    assert ("By the rule: kde, ESS/N 0.5, clip none has the highest seed mean of the 4 settings "
+            "and becomes the frozen weighting; within its interval (a tie): flow, ESS/N 0.5, "
+            "clip none.") in calibration
 
 
 def test_page_has_the_aggregates_across_datasets_and_their_figure(page):

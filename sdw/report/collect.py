@@ -54,15 +54,18 @@ class Curve:
 @dataclass
 class Run:
     """One job: its runs.csv row, its evaluation curve, the directory it was found under, and
-    each reference's per-student normalised scores (eval.json; not a runs.csv column), and the
+    each reference's per-student normalised scores (eval.json; not a runs.csv column), the
     map from its normalised scores to raw returns, (raw at 0, raw per point), read off the
-    (normalised, return) pairs of its evaluations (None when they do not fix it)."""
+    (normalised, return) pairs of its evaluations (None when they do not fix it), and its
+    composed teacher config (.hydra/config.yaml; empty where not known), which tells whether
+    two jobs imitated the same teacher."""
 
     row: dict[str, Any]
     curve: Curve
     root: Path
     references: dict[str, list[float]] = field(default_factory=dict)
     return_map: tuple[float, float] | None = None
+    teacher: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, column: str) -> Any:
         return self.row.get(column)
@@ -267,7 +270,7 @@ def read_run(job: Path, root: Path) -> Run:
     if problems:
         row["error"] = "; ".join(filter(None, [row["error"], *problems]))
     return Run(row=row, curve=curve, root=root, references=_reference_samples(result),
-               return_map=_return_map(result))
+               return_map=_return_map(result), teacher=dict(config.get("teacher") or {}))
 
 
 def read_eval_artefact(path: Path, root: Path) -> Run:

@@ -152,7 +152,7 @@ def write_results(cfg: DictConfig) -> Path:
     if cfg.budget_sweep in by_name:
         lines += _budget(by_name[cfg.budget_sweep], test, d)
     if cfg.calibration.sweep in by_name:
-        lines += _calibration(by_name[cfg.calibration.sweep], cfg, scores, test, d)
+        lines += _calibration(by_name[cfg.calibration.sweep], cfg, main_runs, test, d)
     lines += _compute(sweeps)
     out = Path(cfg.out)
     text = "\n".join(lines) + "\n"
@@ -469,10 +469,11 @@ def _numbers_first(text: str) -> tuple[int, float, str]:
         return 1, 0.0, text
 
 
-def _calibration(sweep: Sweep, cfg: DictConfig, scores: Scores, test: Welch,
+def _calibration(sweep: Sweep, cfg: DictConfig, main_runs: Sequence[Run], test: Welch,
                  d: int) -> list[str]:
     """The calibration table, each setting's difference to the best one and to unweighted Av-PBC
-    of the study on the same dataset, and the rule's choice (every estimator and setting)."""
+    of the study on the same dataset with the same teacher, and the rule's choice (every
+    estimator and setting)."""
     lines = ["## SDW calibration (one environment, then frozen)", "", f"`{sweep.command}`", "",
              cfg.calibration.note.strip(), ""]
     if not sweep.runs:
@@ -485,11 +486,11 @@ def _calibration(sweep: Sweep, cfg: DictConfig, scores: Scores, test: Welch,
     settings: dict[str, list[float]] = defaultdict(list)
     for (name, _), cell in table.cells.items():
         settings[name].extend(cell.values)
-    unweighted = scores.get("Av-PBC", table.cols[0]) if len(table.cols) == 1 else Sample()
+    unweighted = _unweighted_avpbc(main_runs, sweep.runs, table.cols)
     best = max(settings, key=lambda name: np.mean(settings[name]))
     lines += [f"Differences to the best setting by seed mean ({best}) and to Av-PBC without "
-              f"weights (ESS/N 1, from the study's table1 sweep on the same dataset: "
-              f"{_mean(unweighted, d)} over {unweighted.n} seeds): {_legend(test)}", "",
+              f"weights (ESS/N 1, from the study's main sweeps on the same dataset with the same "
+              f"teacher: {_mean(unweighted, d)} over {unweighted.n} seeds): {_legend(test)}", "",
               "| setting | seeds | - best | - Av-PBC |", "|---|---|---|---|"]
     for name, values in sorted(settings.items()):
         to_best = (_diff_cell(difference(name, best, Sample.of(values),
@@ -501,8 +502,19 @@ def _calibration(sweep: Sweep, cfg: DictConfig, scores: Scores, test: Welch,
         name, best, Sample.of(settings[name]), Sample.of(settings[best]), test).verdict == TIE]
     return lines + ["", f"By the rule: {best} has the highest seed mean of the "
                     f"{len(settings)} settings and becomes the frozen weighting"
-                    + (f" ({len(ties)} settings are within its interval, a tie)." if ties
+                    + (f"; within its interval (a tie): {'; '.join(sorted(ties))}." if ties
                        else "."), ""]
+
+
+def _unweighted_avpbc(main_runs: Sequence[Run], calibration: Sequence[Run],
+                      datasets: Sequence[str]) -> Sample:
+    """The seed scores of the main sweeps' Av-PBC on the calibration's one dataset, from jobs
+    with a teacher of the calibration's (an earlier teacher's Av-PBC is not comparable)."""
+    teachers = [run.teacher for run in calibration]
+    return Sample.of([float(run["score"]) for run in main_runs
+                      if len(datasets) == 1 and run["method"] == "Av-PBC"
+                      and label(run["dataset"]) == datasets[0] and run["status"] == "done"
+                      and run["score"] is not None and run.teacher in teachers])
 
 
 def calibration_setting(run: Run) -> str:

@@ -16,10 +16,10 @@ from sdw.report.collect import REFERENCES, Run, check_columns, label
 
 REFERENCE_LABELS = {"random_subset": "Random subset", "whole_data_bc": "BC (whole data)",
                     "teacher": "Teacher"}
-# What a reference's values are: the random subset and whole-data BC train students, the
-# teacher is one policy.
 REFERENCE_UNITS = {"random_subset": ("student", "students"),
-                   "whole_data_bc": ("student", "students"), "teacher": ("policy", "policies")}
+                   "whole_data_bc": ("student", "students"), "teacher": ("policy", "episodes")}
+"""What a reference's values are, (one value, several): the random subset and whole-data BC
+train students; the teacher is one policy, recorded as its mean or as its evaluation episodes."""
 MISSING = "—"
 
 
@@ -292,7 +292,7 @@ def to_markdown(table: Table) -> str:
               f"(std with ddof={spec.std_ddof}); Average: mean of the row's cell means when every "
               f"column has one; references (computed once per dataset and shared by its seeds): "
               f"mean ± std over their students (the random subset: one student per random subset; "
-              f"the teacher: one policy)."]
+              f"the teacher: one policy's evaluation episodes)."]
     if table.ess:
         lines.append("ESS/N: effective sample size fraction of the SDW state weights, mean "
                      "(min–max) over the row's runs.")
