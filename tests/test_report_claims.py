@@ -174,4 +174,4 @@ def test_the_rules_call_the_papers_own_tables_reproduced():
     # per dataset the chain of OBD Table 1 breaks on hopper M-R and M; HC M-E fails the premise
     # (Cal-QL 50.8 below whole-data BC 59.8)
     assert a.tally() == "holds on 6 of 8 judged datasets (2 broken); 1 fail the premise"
-    assert less.plain == "no verdict yet"  # SDW's medium-replay scores are not public here
+    assert less.plain == "no verdict"  # SDW's medium-replay scores are not public here

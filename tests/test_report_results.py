@@ -206,8 +206,8 @@ def test_verdicts_are_the_averaged_claims(page):
     assert "**(a) Av-PBC > PBC > DBC > Random subset: inconclusive** (averaged: " in verdicts
     assert "Per dataset: holds on 1 of 2 judged datasets (1 broken); 1 fail the premise." in verdicts
     assert "**(c) SDW-knn > Av-PBC on medium and medium-expert: reproduced**" in verdicts
-    assert "**(c) SDW-flow > Av-PBC on medium and medium-expert: no verdict yet**" in verdicts
-    assert ("training loss: no verdict yet** (judged by training loss, the claim's own terms; "
+    assert "**(c) SDW-flow > Av-PBC on medium and medium-expert: no verdict**" in verdicts
+    assert ("training loss: no verdict** (judged by training loss, the claim's own terms; "
             "the by-step view is shown, not judged). by step: crossover in 1, tie in 1, same "
             "leader in 1 of 3 orderings; by loss: untested leader change in 1, n/a in 2 of 3 "
             "orderings") in verdicts

@@ -413,11 +413,11 @@ def _crossover(high: dict, low: dict, test: Welch, d: int) -> tuple[str, str]:
 
 def _crossover_word(kinds: Sequence[str]) -> str:
     """`reproduced` when every tested ordering crosses over, `not reproduced` when none does and
-    one keeps its leader, `inconclusive` otherwise; `no verdict yet` without a tested ordering
+    one keeps its leader, `inconclusive` otherwise; `no verdict` without a tested ordering
     (loss ranges that do not overlap, or leader changes without seed scores)."""
     judged = [k for k in kinds if k in ("crossover", "tie", "same leader")]
     if not judged:
-        return "no verdict yet"
+        return "no verdict"
     if all(k == "crossover" for k in judged):
         return "reproduced"
     if "crossover" not in judged and "same leader" in judged:

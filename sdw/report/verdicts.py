@@ -21,7 +21,7 @@ from sdw.report.claims import (MISSING, TIE, TOO_FEW, Difference, Sample, Welch,
 
 RANDOM, BC, TEACHER = "Random subset", "BC (whole data)", "Teacher"
 PLAIN = {"holds": "reproduced", "broken": "not reproduced", TIE: "inconclusive",
-         MISSING: "no verdict yet", TOO_FEW: "no verdict yet"}
+         MISSING: "no verdict", TOO_FEW: "no verdict"}
 """Averaged verdict -> the headline word."""
 
 
