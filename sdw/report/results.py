@@ -510,11 +510,13 @@ def _unweighted_avpbc(main_runs: Sequence[Run], calibration: Sequence[Run],
                       datasets: Sequence[str]) -> Sample:
     """The seed scores of the main sweeps' Av-PBC on the calibration's one dataset, from jobs
     with a teacher of the calibration's (an earlier teacher's Av-PBC is not comparable)."""
+    if len(datasets) != 1:
+        return Sample()
     teachers = [run.teacher for run in calibration]
     return Sample.of([float(run["score"]) for run in main_runs
-                      if len(datasets) == 1 and run["method"] == "Av-PBC"
-                      and label(run["dataset"]) == datasets[0] and run["status"] == "done"
-                      and run["score"] is not None and run.teacher in teachers])
+                      if run["method"] == "Av-PBC" and label(run["dataset"]) == datasets[0]
+                      and run["status"] == "done" and run["score"] is not None
+                      and run.teacher in teachers])
 
 
 def calibration_setting(run: Run) -> str:
