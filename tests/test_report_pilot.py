@@ -1,11 +1,12 @@
-"""The outer-step pilot: each curve's rise over its last 100 steps, the sizing rule, and its section."""
+"""The outer-step pilot (each curve's rise over its last 100 steps, the sizing rule, its section)
+and the same check on the study's own curves."""
 
 import numpy as np
 import pytest
 
 from sdw.report.collect import Curve, collect_runs
 from sdw.report.curves import mean_curve
-from sdw.report.pilot import rise, section, size
+from sdw.report.pilot import rise, section, size, study_section
 from sdw.testing.run_dirs import write_job
 
 
@@ -55,4 +56,26 @@ def test_the_section_tabulates_finished_pilot_jobs_and_draws_their_curves(tmp_pa
     assert "The rule chooses **200 outer steps**" in "\n".join(
         section(runs, [200], 10.0, tmp_path / "p.png", 1, "x", expected=4))
     assert (tmp_path / "pilot.png").read_bytes()[:4] == b"\x89PNG"
-    assert section([], [200], 1.0, tmp_path / "none.png", 1, "x")[-2] == "The pilot has not run yet."
+    empty = section([], [200], 1.0, tmp_path / "none.png", 1, "x")
+    assert empty[-2] == "The pilot has not run yet."
+
+
+def test_the_study_section_gives_each_main_curve_its_rise_over_its_last_100_steps(tmp_path):
+    for seed, offset in enumerate((0.0, 4.0)):  # two seeds: the seed-mean curve is checked
+        for dataset, slope in (("sdw/hopper/medium-v0", 0.0), ("sdw/walker2d/medium-v0", 0.02)):
+            points = [(s, float(s), 20.0 + offset + slope * s) for s in range(50, 301, 50)]
+            write_job(tmp_path / "study" / f"{dataset.split('/')[1]}-{seed}", method="Av-PBC",
+                      dataset=dataset, seed=seed, status="done", curve=points,
+                      references={"random_subset": 1.0, "whole_data_bc": 2.0, "teacher": 3.0},
+                      score=points[-1][2])
+    short = [(50, 50.0, 10.0), (100, 100.0, 12.0)]  # no whole window: no rise
+    write_job(tmp_path / "study" / "dbc", method="DBC", dataset="sdw/hopper/medium-v0", seed=0,
+              status="done", curve=short, score=12.0,
+              references={"random_subset": 1.0, "whole_data_bc": 2.0, "teacher": 3.0})
+    runs = collect_runs([tmp_path / "study"])
+    text = "\n".join(study_section(runs, 1.0, tmp_path / "curves.png", 1))
+    assert "| Av-PBC | +0.0 | +2.0 | +1.0 |" in text
+    assert "| DBC | - | - | - |" in text
+    assert "the pilot's limit was a mean of 1." in text
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert study_section([], 1.0, tmp_path / "none.png", 1)[-2] == "No study job has finished yet."

@@ -3,7 +3,7 @@ at every length the pilot evaluated, and the shortest length the sizing rule acc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +93,38 @@ def section(runs: Sequence, lengths: Sequence[int], limit: float, figure: Path, 
     lines += ["", verdict, ""]
     if plot_curves(curves, figure, x="step", band="minmax", legend_title="method"):
         lines += [f"![Pilot curves]({figure.name})", ""]
+    return lines
+
+
+def study_section(runs: Sequence, limit: float, figure: Path, d: int,
+                  name: Callable[[str], str] = str) -> list[str]:
+    """The main study's own curves: each (dataset, method) seed-mean curve's rise over its last
+    WINDOW steps, the mean rise per method beside the pilot's limit, and the curves; `name`
+    gives a dataset's column heading."""
+    curves = grouped_curves(runs, line="method", panel="dataset", statuses=("done",))
+    lines = ["## Have the study's runs levelled off?", "",
+             f"The rise of each seed-mean curve of the methods table over its last {WINDOW} "
+             f"outer steps (least-squares slope, normalised points per {WINDOW} steps), the "
+             f"check the pilot's rule applied, here on the study's own runs; the pilot's limit "
+             f"was a mean of {limit:g}.", ""]
+    if not curves:
+        return lines + ["No study job has finished yet.", ""]
+    rises: dict[str, dict[str, float | None]] = {}
+    for dataset, by_method in curves.items():
+        for method, curve in by_method.items():
+            end = int(curve.steps[-1])
+            rises.setdefault(method, {})[dataset] = rise(curve, end)
+    datasets = list(curves)
+    lines += ["| method | " + " | ".join(map(name, datasets)) + " | mean |", "|---|" + "---:|" * (
+        len(datasets) + 1)]
+    for method, by_dataset in rises.items():
+        values = [v for v in by_dataset.values() if v is not None]
+        cells = [_number(by_dataset.get(x), d, signed=True) for x in datasets]
+        mean = float(np.mean(values)) if values else None
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {_number(mean, d, True)} |")
+    lines += ["", "`-`: no finished curve, or none evaluated over a whole window.", ""]
+    if plot_curves(curves, figure, x="step", band="minmax", legend_title="method"):
+        lines += [f"![Study curves]({figure.name})", ""]
     return lines
 
 

@@ -135,6 +135,8 @@ def write_results(cfg: DictConfig) -> Path:
         lines += pilot.section(by_name[p.sweep].runs, list(p.lengths), p.limit,
                                Path(cfg.out).parent / p.figure, d, by_name[p.sweep].command,
                                p.get("curves"))
+        lines += pilot.study_section(main_runs, p.limit, Path(cfg.out).parent / p.study_figure,
+                                     d, dataset_label)
     lines += _claim_section("## Claim (a): Av-PBC > PBC > DBC > random subset (OBD)", judged[:1],
                             test, d)
     lines += _claim_section("## Claim (b): Av-PBC distils medium-replay better than "
