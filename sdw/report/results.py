@@ -515,10 +515,8 @@ def _unweighted_avpbc(main_runs: Sequence[Run], calibration: Sequence[Run],
     if len(datasets) != 1:
         return Sample()
     teachers = [run.teacher for run in calibration]
-    return Sample.of([float(run["score"]) for run in main_runs
-                      if run["method"] == "Av-PBC" and label(run["dataset"]) == datasets[0]
-                      and run["status"] == "done" and run["score"] is not None
-                      and run.teacher in teachers])
+    return Scores([run for run in main_runs if run.teacher in teachers]).get("Av-PBC",
+                                                                              datasets[0])
 
 
 def calibration_setting(run: Run) -> str:
