@@ -214,6 +214,18 @@ def test_verdicts_are_the_averaged_claims(page):
     assert page.index("## Verdicts") < page.index("## Setup")
 
 
+def test_in_short_groups_the_verdicts_and_names_the_datasets_left_out(page):
+    short = section(page, "## In short")
+    assert ("Held at the averaged level the papers state: (c) SDW-knn > Av-PBC on medium and "
+            "medium-expert. Did not hold: none. Inconclusive (a tie at the average): (a) Av-PBC "
+            "> PBC > DBC > Random subset. Without a verdict") in short
+    assert "; (d) the ordering of datasets flips between high and low training loss." in short
+    assert ("leave out 1 of 3 datasets, whose teacher fails the premise: "
+            "sdw/hopper/medium-expert-v0.") in short
+    assert "What this setup can and cannot say." in short
+    assert page.index("## Verdicts") < page.index("## In short") < page.index("## Setup")
+
+
 def test_budget_rows_sit_beside_a_random_subset_of_their_own_size(tmp_path):
     sweep = tmp_path / "budget"
     for size, values, subset in ((16, [20, 22], [5.0, 7.0]), (128, [40, 44], [12.0, 14.0])):

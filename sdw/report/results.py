@@ -27,6 +27,7 @@ from sdw.report.papers import env_level
 METHODS = ("DBC", "PBC", "Av-PBC", "SDW-kde", "SDW-knn", "SDW-flow")
 SDW_METHODS = ("SDW-kde", "SDW-knn", "SDW-flow")
 REFERENCES = {name: kind for kind, name in tables.REFERENCE_LABELS.items()}
+CLAIM_D = "(d) the ordering of datasets flips between high and low training loss"
 
 
 @dataclass
@@ -110,7 +111,7 @@ def write_results(cfg: DictConfig) -> Path:
              f"D4RL with the papers' GPU configuration and are labelled as theirs.", ""]
     judged = [verdicts.claim_a(scores, test), verdicts.claim_b(scores, test)]
     sdw_claims = [verdicts.claim_c(scores, m, test) for m in SDW_METHODS]
-    claim_d = _claim_d(list(cfg.misalignment), test, d)
+    d_section, d_line, d_word = _claim_d(list(cfg.misalignment), test, d)
     lines += _intro(cfg)
     lines += ["## Verdicts", "",
               "One line per claim, judged as the papers state it: each link of the claim "
@@ -124,7 +125,9 @@ def write_results(cfg: DictConfig) -> Path:
               "applies the same code to OBD's and SDW's published numbers.", "",
               *(f"- {_verdict_line(c, d)}" for c in judged),
               *(f"- {_verdict_line(c, d)}" for pair in sdw_claims for c in pair),
-              f"- {claim_d[1]}", ""]
+              f"- {d_line}", ""]
+    lines += _in_short([*judged, *(c for pair in sdw_claims for c in pair)], d_word,
+                       scores, cfg.get("limits"))
     lines += _setup(sweeps)
     lines += _main_table(main_runs, d)
     lines += _paper_table(scores, d)
@@ -149,7 +152,7 @@ def write_results(cfg: DictConfig) -> Path:
                             "SDW cell. The second half is the contrast (mean gain on medium and "
                             "medium-expert) - (gain on medium-replay) per env: ties on either "
                             "side are inconclusive, not evidence for the claim.")
-    lines += claim_d[0]
+    lines += d_section
     lines += _papers_check(test, d)
     if cfg.budget_sweep in by_name:
         lines += _budget(by_name[cfg.budget_sweep], test, d)
@@ -187,6 +190,28 @@ def _claim_section(heading: str, claims: Sequence[verdicts.Claim], test: Welch, 
                      + f" | **{claim.plain}** |")
         lines += ["", f"Per {unit}: {claim.tally()}.", ""]
     return lines
+
+
+def _in_short(claims: Sequence[verdicts.Claim], claim_d_word: str, scores: Scores,
+              limits: str | None) -> list[str]:
+    """The verdicts in one plain paragraph, grouped by outcome, with the datasets left out, then
+    what the setup can and cannot say (conf/results.yaml `limits`)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for claim in claims:
+        groups[claim.plain].append(claim.title)
+    groups[claim_d_word].append(CLAIM_D)
+    outcomes = [("reproduced", "Held at the averaged level the papers state"),
+                ("not reproduced", "Did not hold"),
+                ("inconclusive", "Inconclusive (a tie at the average)"),
+                ("no verdict", "Without a verdict (missing runs or too few seeds)")]
+    sentences = [f"{heading}: {'; '.join(groups[word]) or 'none'}."
+                 for word, heading in outcomes]
+    failing = [x for x in scores.datasets() if verdicts.premise(scores, x)]
+    sentences.append(f"The teacher-based claims leave out {len(failing)} of "
+                     f"{len(scores.datasets())} datasets, whose teacher fails the premise"
+                     + (f": {', '.join(failing)}." if failing else "."))
+    lines = ["## In short", "", " ".join(sentences), ""]
+    return lines + ([limits.strip(), ""] if limits else [])
 
 
 def _unit_word(verdict: str) -> str:
@@ -348,8 +373,9 @@ def _cell(sample: Sample, d: int, unit: str) -> str:
     return tables.format_cell(sample, d, (unit, unit + "s"))
 
 
-def _claim_d(paths: Sequence[str], test: Welch, d: int) -> tuple[list[str], str]:
-    """The loss-level crossover from sdw-analyze's orderings.json files (docs/analysis.md)."""
+def _claim_d(paths: Sequence[str], test: Welch, d: int) -> tuple[list[str], str, str]:
+    """The loss-level crossover from sdw-analyze's orderings.json files (docs/analysis.md): the
+    section, the verdict line and the verdict's word."""
     lines = ["## Claim (d): the ordering of datasets flips between high and low training loss "
              "(SDW's misalignment)", "",
              "From `sdw-analyze` (docs/analysis.md has the curves and how the loss levels were "
@@ -380,15 +406,15 @@ def _claim_d(paths: Sequence[str], test: Welch, d: int) -> tuple[list[str], str]
             found[view].append(kind)
             lines.append(f"| `{path}` | {view} | {_ranking(high)} | {_ranking(low)} | "
                          f"{crossover} |")
-    verdict = ("**(d) the ordering of datasets flips between high and low training loss: "
-               f"{_crossover_word(found.get('by loss', []))}** (judged by training loss, the "
+    word = _crossover_word(found.get("by loss", []))
+    verdict = (f"**{CLAIM_D}: {word}** (judged by training loss, the "
                "claim's own terms; the by-step view is shown, not judged). "
                + ("; ".join(f"{view}: " + ", ".join(f"{v} in {n}" for v, n in
                                                      _counts(kinds).items())
                             + f" of {len(kinds)} orderings" for view, kinds in found.items())
                   or "not run yet")
                + " (the orderings files in the section below).")
-    return lines + [""], verdict
+    return lines + [""], verdict, word
 
 
 def _crossover(high: dict, low: dict, test: Welch, d: int) -> tuple[str, str]:
