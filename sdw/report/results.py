@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +129,7 @@ def write_results(cfg: DictConfig) -> Path:
     lines += _in_short([*judged, *(c for pair in sdw_claims for c in pair)], d_word,
                        scores, cfg.get("limits"))
     lines += _setup(sweeps)
-    lines += _main_table(main_runs, d)
+    lines += _main_table(main_runs, d, OmegaConf.to_container(cfg.get("grid") or {}))
     lines += _paper_table(scores, d)
     lines += _aggregates(main_runs, cfg)
     lines += _premise(scores, d)
@@ -266,7 +266,9 @@ def _setup(sweeps: Sequence[Sweep]) -> list[str]:
     return lines + [""]
 
 
-def _main_table(runs: Sequence[Run], d: int) -> list[str]:
+def _main_table(runs: Sequence[Run], d: int, grid: Mapping[str, Sequence[str]]) -> list[str]:
+    """The methods table; a cell outside the study's grid (`grid`: method -> the levels it runs
+    on) is left empty and named in a note, not listed as a missing job."""
     lines = ["## Methods on the nine local datasets", ""]
     if not runs:
         return lines + ["No job of the main sweeps has run yet.", ""]
@@ -274,6 +276,20 @@ def _main_table(runs: Sequence[Run], d: int) -> list[str]:
     spec = tables.TableSpec(rows="method", cols="dataset", row_order=list(METHODS),
                             col_order=datasets, decimals=d)
     table = tables.build_table(runs, spec)
+
+    def outside(o: tables.Omission) -> bool:
+        where = env_level(o.col)
+        return (o.row in grid and o.run_dir is not None and o.seed is None
+                and where is not None and where[1] not in grid[o.row])
+
+    dropped = defaultdict(list)
+    for o in table.omissions:
+        if outside(o):
+            dropped[o.row].append(o.col)
+    notes = [f"{method}: no job on {', '.join(cols)}, outside the study's grid (it runs on the "
+             f"{', '.join(grid[method])} datasets only)" for method, cols in dropped.items()]
+    table = replace(table, omissions=[o for o in table.omissions if not outside(o)],
+                    notes=table.notes + notes)
     return lines + [tables.to_markdown(table), ""] + _ess_table(table)
 
 
