@@ -116,7 +116,8 @@ def to_markdown(estimates: dict[str, list[tuple[float, float, float]]],
                 datasets: Sequence[str], runs_per_method: dict[str, int], notes: Sequence[str],
                 reps: int) -> str:
     """The aggregate table and the probabilities of improvement, in units of normalised score."""
-    lines = [f"Across {len(datasets)} datasets ({', '.join(datasets)}), normalised score, "
+    noun = "dataset" if len(datasets) == 1 else "datasets"
+    lines = [f"Across {len(datasets)} {noun} ({', '.join(datasets)}), normalised score, "
              f"95% stratified bootstrap intervals ({reps} resamples, rliable):", "",
              "| method | runs | " + " | ".join(METRICS) + " |",
              "|---|---:|" + "---:|" * len(METRICS)]

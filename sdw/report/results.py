@@ -306,12 +306,37 @@ def _aggregates(runs: Sequence[Run], cfg: DictConfig) -> list[str]:
     aggregates.plot_profiles(matrices, Path(cfg.out).parent / a.figure, a.reps, a.seed, estimates)
     text = aggregates.to_markdown(estimates, improvements, datasets,
                                   {m: len(v) for m, v in matrices.items()}, notes, a.reps)
-    return lines + [
+    lines += [
         "As Agarwal et al. (2021) recommend and rliable computes them, in the local units (each "
         "dataset's own reference returns): every seed of a method counts once per dataset; the "
         "bootstrap resamples seeds within each dataset. These pool datasets where the teacher "
         "fails the premise, so they describe the setup as run, not the claims.", "",
         text, f"![Performance profiles and aggregate scores]({a.figure})", ""]
+    return lines + _shared_aggregates(runs, set(matrices), cfg)
+
+
+def _shared_aggregates(runs: Sequence[Run], aggregated: set[str], cfg: DictConfig) -> list[str]:
+    """The aggregates again on the datasets that every method has a finished job on, where the
+    nine-dataset ones left a method out (one the study's grid runs on fewer datasets)."""
+    done = [r for r in runs if r["status"] == "done" and r["score"] is not None]
+    methods = {r["method"] for r in done}
+    if methods <= aggregated:
+        return []
+    shared = set.intersection(*({label(r["dataset"]) for r in done if r["method"] == m}
+                                for m in methods))
+    matrices, datasets, notes = aggregates.score_matrices(
+        [r for r in done if label(r["dataset"]) in shared], "method", "dataset", "score")
+    lines = ["### On the datasets every method ran", ""]
+    if not matrices:
+        return lines + ["No dataset has a finished job of every method yet.", ""]
+    a = cfg.aggregate
+    estimates = aggregates.interval_estimates(matrices, a.reps, a.seed)
+    improvements = aggregates.improvement(matrices, a.improvement, a.reps, a.seed)
+    return lines + [
+        f"The same aggregates, so that {', '.join(sorted(methods - aggregated))} (left out "
+        "above) stand beside the other methods.", "",
+        aggregates.to_markdown(estimates, improvements, datasets,
+                               {m: len(v) for m, v in matrices.items()}, notes, a.reps)]
 
 
 def _ess_table(table: tables.Table) -> list[str]:
@@ -319,8 +344,9 @@ def _ess_table(table: tables.Table) -> list[str]:
     if not table.ess:
         return []
     lines = ["### ESS/N of the SDW weights per dataset", "",
-             "The weighting asks for the target ESS/N of conf/weighting/sdw.yaml (frozen by the "
-             "calibration); where even the full reciprocal density (the exponent's cap `alpha`) "
+             "The weighting asks for the target ESS/N of its job's configuration "
+             "(`weighting.target_ess`; the study's SDW jobs take the calibration's choice, frozen "
+             "in conf/experiment/sdw-study-local.yaml); where even the full reciprocal density (the exponent's cap `alpha`) "
              "is flatter than that, the weights keep the cap and a higher ESS/N. Mean (min–max) "
              "over the cell's seeds.", "",
              "| method | " + " | ".join(table.cols) + " |", "|---|" + "---|" * len(table.cols)]
