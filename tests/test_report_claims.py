@@ -138,7 +138,7 @@ def test_a_dataset_whose_teacher_is_below_bc_fails_the_premise_and_is_left_out()
         "teacher 41.0 not above whole-data BC 51.0"
     assert premise(source, "hopper/medium") is None
     claim = claim_a(source, TEST)
-    assert claim.tally() == "holds on 1 of 2 judged datasets (1 broken); 1 fail the premise"
+    assert claim.tally() == "holds on 1 of 2 judged datasets (1 broken); 1 fails the premise"
     assert claim.averaged[0].n_left == 6  # two datasets x 3 seeds
     assert claim_b(source, TEST).averaged_verdict == MISSING  # hopper's only env is flagged
 
@@ -150,7 +150,7 @@ def test_a_dataset_declared_failing_is_left_out_whatever_its_scores():
     assert premise(source, "hopper/medium-expert") is None  # its teacher 71 beats BC 51
     claim = claim_a(source, TEST)
     assert {u.name: u.flag for u in claim.units}["hopper/medium"] == why
-    assert claim.tally() == "holds on 1 of 2 judged datasets (1 broken); 1 fail the premise"
+    assert claim.tally() == "holds on 1 of 2 judged datasets (1 broken); 1 fails the premise"
 
 
 def test_claim_b_and_the_symmetric_claim_c():
@@ -173,5 +173,5 @@ def test_the_rules_call_the_papers_own_tables_reproduced():
     assert (a.plain, b.plain, gain.plain) == ("reproduced", "reproduced", "reproduced")
     # per dataset the chain of OBD Table 1 breaks on hopper M-R and M; HC M-E fails the premise
     # (Cal-QL 50.8 below whole-data BC 59.8)
-    assert a.tally() == "holds on 6 of 8 judged datasets (2 broken); 1 fail the premise"
+    assert a.tally() == "holds on 6 of 8 judged datasets (2 broken); 1 fails the premise"
     assert less.plain == "no verdict"  # SDW's medium-replay scores are not public here

@@ -80,7 +80,8 @@ def page(tmp_path_factory) -> str:
     same_leader = write_orderings(root / "same.json", {mr: [30, 31, 32], m: [20, 21, 22]},
                                   {mr: [60, 61, 62], m: [50, 51, 52]}, by_loss=False)
     out = root / "results.md"
-    main(["-cn", "results", f"out={out}", f"sweeps.table1.dir={sweeps['table1']}",
+    # the study's own declared premise failure is about its teacher, not this fixture's
+    main(["-cn", "results", f"out={out}", "premise_fails=null", f"sweeps.table1.dir={sweeps['table1']}",
           f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
           f"sweeps.calibration.dir={root / 'absent-too'}", f"sweeps.pilot.dir={root / 'no-pilot'}",
           f"misalignment=[{root / 'none.json'},"
@@ -121,13 +122,13 @@ def test_claim_a_is_judged_per_dataset_and_on_average(page):
     # PBC - DBC averages +10 and -10 over the two judged datasets: a tie, so inconclusive
     average = row(claim, "**average of the judged datasets**")
     assert "| +0.0 [" in average and average.endswith("| **inconclusive** |")
-    assert "Per dataset: holds on 1 of 2 judged datasets (1 broken); 1 fail the premise." in claim
+    assert "Per dataset: holds on 1 of 2 judged datasets (1 broken); 1 fails the premise." in claim
 
 
 def test_claim_b_needs_both_levels_to_pass_the_premise(page):
     claim = section(page, "## Claim (b)")
     assert "premise fails (M-E: teacher 51.0 not above whole-data BC 60.0)" in row(claim, "hopper")
-    assert "Per env: holds on 0 of 0 judged envs; 1 fail the premise." in claim
+    assert "Per env: holds on 0 of 0 judged envs; 1 fails the premise." in claim
 
 
 def test_claim_c_has_a_gain_and_a_symmetric_contrast(page):
@@ -214,7 +215,7 @@ def test_verdicts_are_the_averaged_claims(page):
     assert ("**(a) Av-PBC > PBC > DBC > Random subset: inconclusive** (averaged: Av-PBC > PBC "
             "**+") not in verdicts  # the verdict line has no bold inside
     assert "**(a) Av-PBC > PBC > DBC > Random subset: inconclusive** (averaged: " in verdicts
-    assert "Per dataset: holds on 1 of 2 judged datasets (1 broken); 1 fail the premise." in verdicts
+    assert "Per dataset: holds on 1 of 2 judged datasets (1 broken); 1 fails the premise." in verdicts
     assert "**(c) SDW-knn > Av-PBC on medium and medium-expert: reproduced**" in verdicts
     assert "**(c) SDW-flow > Av-PBC on medium and medium-expert: no verdict**" in verdicts
     assert ("training loss: no verdict** (judged by training loss, the claim's own terms; "

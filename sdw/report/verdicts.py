@@ -78,7 +78,7 @@ class Claim:
         flagged = sum(1 for u in self.units if u.flag)
         unjudged = sum(1 for u in self.units if u.verdict in (MISSING, TOO_FEW))
         if flagged:
-            text += f"; {flagged} fail the premise"
+            text += f"; {flagged} {'fails' if flagged == 1 else 'fail'} the premise"
         if unjudged:
             text += f"; {unjudged} without a verdict (missing or too few seeds)"
         return text
