@@ -77,5 +77,11 @@ def test_the_study_section_gives_each_main_curve_its_rise_over_its_last_100_step
     assert "| Av-PBC | +0.0 | +2.0 | +1.0 |" in text
     assert "| DBC | - | - | - |" in text
     assert "the pilot's limit was a mean of 1." in text
+    # the two curves with a rise (0 and 2) average to 1.0: above a limit of 0.5, within 1.5
+    stricter = "\n".join(study_section(runs, 0.5, tmp_path / "curves.png", 1))
+    assert "+1.0, above the pilot's limit: by its own rule these runs are still rising." in stricter
+    looser = "\n".join(study_section(runs, 1.5, tmp_path / "curves.png", 1))
+    assert ("Mean rise over all 2 curves: +1.0, within the pilot's limit: by its own rule these "
+            "runs have levelled off.") in looser
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert study_section([], 1.0, tmp_path / "none.png", 1)[-2] == "No study job has finished yet."

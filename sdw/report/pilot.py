@@ -123,6 +123,13 @@ def study_section(runs: Sequence, limit: float, figure: Path, d: int,
         mean = float(np.mean(values)) if values else None
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {_number(mean, d, True)} |")
     lines += ["", "`-`: no finished curve, or none evaluated over a whole window.", ""]
+    every = [v for by_dataset in rises.values() for v in by_dataset.values() if v is not None]
+    if every:
+        mean = float(np.mean(every))
+        verdict = ("within the pilot's limit: by its own rule these runs have levelled off"
+                   if mean <= limit else
+                   "above the pilot's limit: by its own rule these runs are still rising")
+        lines += [f"Mean rise over all {len(every)} curves: {mean:+.{d}f}, {verdict}.", ""]
     if plot_curves(curves, figure, x="step", band="minmax", legend_title="method"):
         lines += [f"![Study curves]({figure.name})", ""]
     return lines
