@@ -81,8 +81,9 @@ def page(tmp_path_factory) -> str:
                                   {mr: [60, 61, 62], m: [50, 51, 52]}, by_loss=False)
     out = root / "results.md"
     # the study's own declared premise failure is about its teacher, not this fixture's
-    main(["-cn", "results", f"out={out}", "premise_fails=null", f"sweeps.table1.dir={sweeps['table1']}",
-          f"sweeps.sdw.dir={sweeps['sdw']}", f"sweeps.budget.dir={root / 'absent'}",
+    main(["-cn", "results", f"out={out}", "premise_fails=null",
+          f"sweeps.table1.dir={sweeps['table1']}", f"sweeps.sdw.dir={sweeps['sdw']}",
+          f"sweeps.budget.dir={root / 'absent'}",
           f"sweeps.calibration.dir={root / 'absent-too'}", f"sweeps.pilot.dir={root / 'no-pilot'}",
           f"misalignment=[{root / 'none.json'},"
           f"{crossover},{within_spread},{same_leader}]"])

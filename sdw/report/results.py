@@ -346,9 +346,9 @@ def _ess_table(table: tables.Table) -> list[str]:
     lines = ["### ESS/N of the SDW weights per dataset", "",
              "The weighting asks for the target ESS/N of its job's configuration "
              "(`weighting.target_ess`; the study's SDW jobs take the calibration's choice, frozen "
-             "in conf/experiment/sdw-study-local.yaml); where even the full reciprocal density (the exponent's cap `alpha`) "
-             "is flatter than that, the weights keep the cap and a higher ESS/N. Mean (min–max) "
-             "over the cell's seeds.", "",
+             "in conf/experiment/sdw-study-local.yaml); where even the full reciprocal density "
+             "(the exponent's cap `alpha`) is flatter than that, the weights keep the cap and a "
+             "higher ESS/N. Mean (min–max) over the cell's seeds.", "",
              "| method | " + " | ".join(table.cols) + " |", "|---|" + "---|" * len(table.cols)]
     for method in SDW_METHODS:
         cells = [tables.format_ess(table.ess[(method, x)]) if (method, x) in table.ess
