@@ -278,18 +278,20 @@ def _main_table(runs: Sequence[Run], d: int, grid: Mapping[str, Sequence[str]]) 
     table = tables.build_table(runs, spec)
 
     def outside(o: tables.Omission) -> bool:
+        """A cell with no job at all at a level its method's grid leaves out."""
         where = env_level(o.col)
-        return (o.row in grid and o.run_dir is not None and o.seed is None
+        return (o.row in grid and o.status == "no job directory" and o.seed is None
                 and where is not None and where[1] not in grid[o.row])
 
-    dropped = defaultdict(list)
+    dropped, kept = defaultdict(list), []
     for o in table.omissions:
         if outside(o):
             dropped[o.row].append(o.col)
+        else:
+            kept.append(o)
     notes = [f"{method}: no job on {', '.join(cols)}, outside the study's grid (it runs on the "
              f"{', '.join(grid[method])} datasets only)" for method, cols in dropped.items()]
-    table = replace(table, omissions=[o for o in table.omissions if not outside(o)],
-                    notes=table.notes + notes)
+    table = replace(table, omissions=kept, notes=table.notes + notes)
     return lines + [tables.to_markdown(table), ""] + _ess_table(table)
 
 
