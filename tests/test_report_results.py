@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from sdw.report.cli import main
+from sdw.report.collect import Run
+from sdw.report.results import Sweep, _progress
 from sdw.testing.run_dirs import write_job
 
 DATASETS = {"medium": "sdw/hopper/medium-v0", "medium-replay": "sdw/hopper/medium-replay-v0",
@@ -109,9 +111,24 @@ def test_page_has_the_methods_table_and_the_setup(page):
     assert row(ess, "SDW-knn") == "| SDW-knn | " + " | ".join(["0.250 (0.250–0.250)"] * 3) + " |"
     assert row(ess, "SDW-kde") == "| SDW-kde | — | — | — |"
     setup = section(page, "## Setup")
-    assert "6 (6 done)" not in setup and "27 (27 done)" in row(setup, "table1")
+    assert "6 (6 done)" not in setup and "27 of 135 (27 done)" in row(setup, "table1")
     assert "100 sgd" in row(setup, "table1") and "paper lr 0.1" in row(setup, "table1")
-    assert "not run yet" in row(setup, "budget")
+    assert "0 of 15: not run yet" in row(setup, "budget")
+
+
+def test_page_warns_while_the_grid_has_jobs_left(page):
+    top = page[:page.index("## Verdicts")]
+    assert ("**In progress: 37 of 225 jobs of the study's grid have finished** (table1 27 of "
+            "135, sdw 10 of 75, budget 0 of 15)") in top
+
+
+def test_the_warning_counts_finished_jobs_and_goes_once_the_grid_is_in():
+    def sweep(statuses, planned):
+        return Sweep("s", Path("."), "cmd", [Run({"status": s}, None, Path(".")) for s in statuses],
+                     planned)
+
+    assert "1 of 2 jobs" in _progress([sweep(["done", "interrupted"], 2)])[0]
+    assert _progress([sweep(["done", "failed"], 2), sweep(["done"], None)]) == []
 
 
 def test_claim_a_is_judged_per_dataset_and_on_average(page):
