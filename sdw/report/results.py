@@ -251,11 +251,11 @@ def _intro(cfg: DictConfig) -> list[str]:
 def _progress(sweeps: Sequence[Sweep]) -> list[str]:
     """A warning while the study's sweeps have finished fewer jobs than their grids plan."""
     planned = [s for s in sweeps if s.planned]
-    if sum(s.finished for s in planned) >= sum(s.planned for s in planned):
+    finished, grid = sum(s.finished for s in planned), sum(s.planned for s in planned)
+    if finished >= grid:
         return []
     counts = ", ".join(f"{s.name} {s.finished} of {s.planned}" for s in planned)
-    return [f"**In progress: {sum(s.finished for s in planned)} of "
-            f"{sum(s.planned for s in planned)} jobs of the study's grid have finished** "
+    return [f"**In progress: {finished} of {grid} jobs of the study's grid have finished** "
             f"({counts}). Every table and verdict below is from the finished jobs only and will "
             f"change as the rest land.", ""]
 
